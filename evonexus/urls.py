@@ -1,0 +1,11 @@
+"""Root URLs: the admin (the DLQ console), the API and its schema."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/triggers/", include("triggers.urls")),
+]

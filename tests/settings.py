@@ -1,0 +1,15 @@
+"""Test settings: the real settings, with a test secret and a file-based SQLite test DB.
+
+The test SQLite database is a file (not in-memory) so that real server and
+worker processes started by the tests can share it.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
+
+from evonexus.settings import *  # noqa: F403
+from evonexus.settings import BASE_DIR, DATABASES
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}

@@ -1,0 +1,124 @@
+"""What a trigger can do with an event: validate an action's payload and run it."""
+
+import json
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from triggers.models import ActionType, ErrorCategory, ExecutionStatus
+
+# A script exits with EX_TEMPFAIL (sysexits.h) to say "try again later".
+EX_TEMPFAIL = 75
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """How one run of an action ended."""
+
+    status: str
+    category: str | None = None
+    summary: str = ""
+    error: str = ""
+    attempts: int = 1
+
+    @classmethod
+    def completed(cls, summary: str = "", attempts: int = 1) -> "ActionOutcome":
+        return cls(ExecutionStatus.COMPLETED, None, summary, "", attempts)
+
+    @classmethod
+    def transient(cls, error: str, summary: str = "", attempts: int = 1) -> "ActionOutcome":
+        return cls(ExecutionStatus.FAILED_RETRYABLE, ErrorCategory.TRANSIENT, summary, error, attempts)
+
+    @classmethod
+    def permanent(cls, error: str, summary: str = "", attempts: int = 1) -> "ActionOutcome":
+        return cls(ExecutionStatus.FAILED, ErrorCategory.PERMANENT, summary, error, attempts)
+
+
+def validate_action_payload(action_type: str, payload: Any) -> None:
+    """Raise `ValidationError` unless `payload` is valid for `action_type`."""
+    if not isinstance(payload, dict):
+        raise ValidationError("action_payload must be a JSON object.")
+    if action_type == ActionType.SCRIPT:
+        script = payload.get("script")
+        if not isinstance(script, str) or not script.strip():
+            raise ValidationError('A script action needs "script": the program\'s name in SCRIPTS_DIR.')
+        args = payload.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise ValidationError('"args" must be a list of strings.')
+
+
+def resolve_script(name: str) -> Path:
+    """Return the absolute path of script `name` inside `SCRIPTS_DIR`.
+
+    Raises `ValueError` when the name resolves outside the directory (`..`,
+    absolute paths, symlinks pointing out) or is not an executable file.
+    """
+    scripts_dir = Path(settings.SCRIPTS_DIR).resolve()
+    path = (scripts_dir / name).resolve()
+    if not path.is_relative_to(scripts_dir) or path == scripts_dir:
+        raise ValueError(f"script {name!r} resolves outside SCRIPTS_DIR; refused")
+    if not path.is_file():
+        raise ValueError(f"script {name!r} not found in SCRIPTS_DIR")
+    if not os.access(path, os.X_OK):
+        raise ValueError(f"script {name!r} is not executable")
+    return path
+
+
+def _truncate(text: str) -> str:
+    limit = settings.SCRIPT_OUTPUT_MAX_CHARS
+    return text if len(text) <= limit else text[:limit] + f"\n[truncated {len(text) - limit} chars]"
+
+
+def _script_environment(execution_id: int, trigger_slug: str) -> dict[str, str]:
+    # Scripts get a small, explicit environment: never the service's own secrets.
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TZ") if name in os.environ}
+    env.update(EVONEXUS_EXECUTION_ID=str(execution_id), EVONEXUS_TRIGGER=trigger_slug)
+    return env
+
+
+def run_script(payload: dict, event: dict, *, execution_id: int, trigger_slug: str) -> ActionOutcome:
+    """Return the outcome of running the payload's script with the event JSON on stdin.
+
+    Exit 0 completes; exit 75 (EX_TEMPFAIL) or running past
+    `SCRIPT_TIMEOUT_SECONDS` is transient; a missing or refused program and
+    any other exit code are permanent. Output is kept, truncated.
+    """
+    try:
+        path = resolve_script(payload["script"])
+    except ValueError as exc:
+        return ActionOutcome.permanent(str(exc))
+    command = [str(path), *payload.get("args", [])]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=path.parent,
+        env=_script_environment(execution_id, trigger_slug),
+        start_new_session=True,  # so a timeout kills the script's children too
+    )
+    try:
+        stdout, stderr = process.communicate(
+            json.dumps(event).encode(), timeout=settings.SCRIPT_TIMEOUT_SECONDS
+        )
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        return ActionOutcome.transient(
+            f"script timed out after {settings.SCRIPT_TIMEOUT_SECONDS:g} s",
+            summary=_truncate(stdout.decode(errors="replace")),
+        )
+    out = _truncate(stdout.decode(errors="replace"))
+    err = _truncate(stderr.decode(errors="replace"))
+    if process.returncode == 0:
+        return ActionOutcome.completed(out)
+    message = f"script exited with code {process.returncode}" + (f": {err.strip()}" if err.strip() else "")
+    if process.returncode == EX_TEMPFAIL:
+        return ActionOutcome.transient(message, summary=out)
+    return ActionOutcome.permanent(message, summary=out)

@@ -1,0 +1,153 @@
+"""Triggers (a webhook URL and what to do) and their executions (one per event)."""
+
+import secrets
+import uuid
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+IDEMPOTENCY_CONSTRAINT = "triggers_execution_unique_active_key"
+
+
+def generate_secret() -> str:
+    """Return a new trigger secret: 32 random bytes as hex."""
+    return secrets.token_hex(32)
+
+
+def validate_event_filter(value: Any) -> None:
+    """Raise `ValidationError` unless `value` is an object of path → expected value."""
+    if not isinstance(value, dict):
+        raise ValidationError("event_filter must be a JSON object of path: value pairs.")
+    for path in value:
+        if not path.strip():
+            raise ValidationError("event_filter keys must be non-empty paths.")
+
+
+def validate_key_paths(value: Any) -> None:
+    """Raise `ValidationError` unless `value` is a list of non-empty dotted paths."""
+    if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+        raise ValidationError(
+            'idempotency_key_paths must be a list of dotted paths, e.g. ["data.order.id"].'
+        )
+
+
+class Source(models.TextChoices):
+    GITHUB = "github", "GitHub"
+    STRIPE = "stripe", "Stripe"
+    LINEAR = "linear", "Linear"
+    TELEGRAM = "telegram", "Telegram"
+    DISCORD = "discord", "Discord"
+    WHATSAPP = "whatsapp", "WhatsApp (Evolution Go / Evolution API)"
+    CUSTOM = "custom", "Custom (N8N, scripts, anything)"
+
+
+class ActionType(models.TextChoices):
+    SCRIPT = "script", "Run a script"
+
+
+class Trigger(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.CUSTOM)
+    event_filter = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_event_filter],
+        help_text='Conditions the event must meet, e.g. {"event_type": "push", "branch": "main"}.',
+    )
+    idempotency_key_paths = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_key_paths],
+        help_text="Dotted paths to the event's unique id; empty uses the source's defaults.",
+    )
+    action_type = models.CharField(
+        max_length=20, choices=ActionType.choices, default=ActionType.SCRIPT
+    )
+    action_payload = models.JSONField(default=dict, blank=True)
+    secret = models.CharField(max_length=255, default=generate_secret)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_webhook_path(self) -> str:
+        """Return the path (no host) that senders POST this trigger's events to."""
+        return reverse("trigger-webhook", kwargs={"public_id": self.public_id})
+
+    def clean(self) -> None:
+        from triggers.actions import validate_action_payload
+
+        try:
+            validate_action_payload(self.action_type, self.action_payload)
+        except ValidationError as exc:
+            raise ValidationError({"action_payload": exc.messages}) from None
+
+
+class ExecutionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED_RETRYABLE = "failed_retryable", "Failed (retryable)"
+    FAILED = "failed", "Failed (permanent)"
+    REPLAYED = "replayed", "Replayed"
+
+
+class ErrorCategory(models.TextChoices):
+    TRANSIENT = "transient", "Transient"
+    PERMANENT = "permanent", "Permanent"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class TriggerExecution(models.Model):
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="executions")
+    event_data = models.JSONField(default=dict)
+    # NULL, not "", means "no key": such events are never deduplicated.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    status = models.CharField(
+        max_length=20, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
+    )
+    error_category = models.CharField(  # noqa: DJ001 (NULL: the execution did not fail)
+        max_length=20, choices=ErrorCategory.choices, null=True, blank=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    result_summary = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    last_replay_at = models.DateTimeField(null=True, blank=True)
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The dedup rule: one live execution per (trigger, key). A replayed
+            # execution hands its key over to the execution that replaces it.
+            models.UniqueConstraint(
+                fields=["trigger", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False) & ~Q(status="replayed"),
+                name=IDEMPOTENCY_CONSTRAINT,
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="triggers_exec_status_created"),
+            models.Index(fields=["created_at"], name="triggers_exec_created"),
+            models.Index(fields=["trigger", "-created_at"], name="triggers_exec_trigger_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Execution {self.pk} of {self.trigger_id} ({self.status})"

@@ -1,0 +1,59 @@
+"""API representations of triggers and executions."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from triggers.actions import validate_action_payload
+from triggers.models import Trigger, TriggerExecution
+
+
+class TriggerSerializer(serializers.ModelSerializer):
+    """A trigger; `secret` is write-only (shown once, in the answer to a create)."""
+
+    webhook_url = serializers.SerializerMethodField()
+    secret = serializers.CharField(
+        write_only=True, required=False, min_length=16, max_length=255,
+        help_text="Shared secret for signatures; generated (32 random bytes, hex) when omitted.",
+    )
+
+    class Meta:
+        model = Trigger
+        fields = [
+            "id", "public_id", "name", "slug", "source", "event_filter",
+            "idempotency_key_paths", "action_type", "action_payload", "secret",
+            "enabled", "webhook_url", "created_at", "updated_at",
+        ]
+        read_only_fields = ["public_id", "created_at", "updated_at"]
+
+    def get_webhook_url(self, trigger: Trigger) -> str:
+        path = trigger.get_webhook_path()
+        if settings.PUBLIC_BASE_URL:
+            return settings.PUBLIC_BASE_URL.rstrip("/") + path
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    def validate(self, attrs: dict) -> dict:
+        action_type = attrs.get("action_type", getattr(self.instance, "action_type", "script"))
+        payload = attrs.get("action_payload", getattr(self.instance, "action_payload", {}))
+        try:
+            validate_action_payload(action_type, payload)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"action_payload": exc.messages}) from None
+        return attrs
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    """One execution of a trigger (read-only)."""
+
+    trigger_slug = serializers.CharField(source="trigger.slug", read_only=True)
+
+    class Meta:
+        model = TriggerExecution
+        fields = [
+            "id", "trigger", "trigger_slug", "status", "error_category", "idempotency_key",
+            "attempts", "duplicate_count", "result_summary", "error", "event_data",
+            "created_at", "started_at", "completed_at", "duration_seconds",
+            "last_replay_at", "replay_of",
+        ]
+        read_only_fields = fields

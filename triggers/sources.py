@@ -1,0 +1,491 @@
+"""What each webhook sender sends: pure functions over (headers, body).
+
+Parsing, authentication, the event shape, the idempotency key, the event
+filter and secret redaction live here, free of Django models and requests, so
+they can be tested exhaustively on their own.
+"""
+
+import base64
+import binascii
+import fnmatch
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MAX_KEY_LENGTH = 255
+REDACTED = "[redacted]"
+
+# Key names whose values are credentials, at any depth of a payload.
+_SECRET_KEY_NAME = re.compile(r"token|secret|passw(or)?d|authorization|api_?key|signature", re.I)
+
+# Tried in this order when a trigger names no paths of its own; each is looked up in
+# the raw body and then in the parsed event.
+DEFAULT_KEY_PATHS = ("idempotency_key", "messageId", "data.idempotency_key", "data.messageId")
+
+
+class InvalidPayload(Exception):
+    """The body is not a JSON object we can store (answered 400)."""
+
+
+class AuthenticationFailed(Exception):
+    """The request does not prove it comes from the trigger's sender (answered 401)."""
+
+
+# --- Parsing ---------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidPayload(f"JSON constant {name} is not allowed")
+
+
+def _check_tree(value: Any, max_depth: int, depth: int = 1) -> None:
+    if depth > max_depth:
+        raise InvalidPayload(f"JSON is nested deeper than {max_depth} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_tree(key, max_depth, depth)
+            _check_tree(item, max_depth, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_tree(item, max_depth, depth + 1)
+    elif isinstance(value, str) and "\x00" in value:
+        # PostgreSQL's jsonb cannot store NUL; refuse it on every database alike.
+        raise InvalidPayload("JSON strings may not contain NUL (\\u0000) characters")
+
+
+def parse_json_body(raw: bytes, *, max_depth: int = 64) -> dict:
+    """Return the body decoded as a JSON object.
+
+    Raises `InvalidPayload` for invalid UTF-8, invalid JSON, NaN/Infinity,
+    NUL characters, nesting deeper than `max_depth`, or a top level that is
+    not an object. Of duplicate keys the last one wins, as in most parsers.
+    """
+    if not raw.strip():
+        raise InvalidPayload("Request body is empty; a JSON object is required")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPayload("Request body is not valid UTF-8") from None
+    try:
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidPayload(f"JSON is nested deeper than {max_depth} levels") from None
+    except ValueError as exc:
+        if isinstance(exc, InvalidPayload):
+            raise
+        raise InvalidPayload(f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InvalidPayload("Request body must be a JSON object")
+    _check_tree(payload, max_depth)
+    return payload
+
+
+# --- Authentication --------------------------------------------------------------------
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def _hmac_hex(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _same(given: str, expected: str) -> bool:
+    """Return whether two strings are equal, in constant time (any characters)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
+
+def _check_timestamp(timestamp: str, now: float, tolerance: int) -> None:
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise AuthenticationFailed("signature timestamp is not an integer") from None
+    if abs(now - sent_at) > tolerance:
+        raise AuthenticationFailed(f"signature timestamp is outside the {tolerance} s tolerance")
+
+
+def _verify_github(secrets: Iterable[str], headers: dict, body: bytes, **_: Any) -> None:
+    given = headers.get("x-hub-signature-256", "")
+    if not given.startswith("sha256="):
+        raise AuthenticationFailed("missing X-Hub-Signature-256 header")
+    if not any(_same(given, "sha256=" + _hmac_hex(s, body)) for s in secrets):
+        raise AuthenticationFailed("X-Hub-Signature-256 does not match")
+
+
+def _verify_stripe(
+    secrets: Iterable[str], headers: dict, body: bytes, now: float, tolerance: int, **_: Any
+) -> None:
+    header = headers.get("stripe-signature", "")
+    parts = [item.split("=", 1) for item in header.split(",") if "=" in item]
+    timestamps = [value for name, value in parts if name.strip() == "t"]
+    signatures = [value.strip() for name, value in parts if name.strip() == "v1"]
+    if len(timestamps) != 1 or not signatures:
+        raise AuthenticationFailed("missing or malformed Stripe-Signature header")
+    timestamp = timestamps[0].strip()
+    _check_timestamp(timestamp, now, tolerance)
+    signed = timestamp.encode() + b"." + body
+    expected = [_hmac_hex(s, signed) for s in secrets]
+    if not any(_same(given, want) for given in signatures for want in expected):
+        raise AuthenticationFailed("Stripe-Signature does not match")
+
+
+def _verify_linear(
+    secrets: Iterable[str],
+    headers: dict,
+    body: bytes,
+    payload: dict,
+    now: float,
+    tolerance: int,
+    **_: Any,
+) -> None:
+    given = headers.get("linear-signature", "")
+    if not given:
+        raise AuthenticationFailed("missing Linear-Signature header")
+    if not any(_same(given, _hmac_hex(s, body)) for s in secrets):
+        raise AuthenticationFailed("Linear-Signature does not match")
+    # Linear signs a millisecond timestamp into the body; refuse stale replays of it.
+    sent_ms = payload.get("webhookTimestamp")
+    if isinstance(sent_ms, int) and not isinstance(sent_ms, bool):
+        _check_timestamp(str(sent_ms // 1000), now, tolerance)
+
+
+def _standard_webhooks_key(secret: str) -> bytes:
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except binascii.Error:
+            pass
+    return secret.encode()
+
+
+def _verify_standard_webhooks(
+    secrets: Iterable[str], headers: dict, body: bytes, now: float, tolerance: int
+) -> None:
+    msg_id = headers.get("webhook-id", "")
+    timestamp = headers.get("webhook-timestamp", "")
+    if not msg_id or not timestamp:
+        raise AuthenticationFailed("missing webhook-id or webhook-timestamp header")
+    _check_timestamp(timestamp, now, tolerance)
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    given = [
+        entry.split(",", 1)[1]
+        for entry in headers.get("webhook-signature", "").split()
+        if entry.startswith("v1,")
+    ]
+    for secret in secrets:
+        digest = hmac.new(_standard_webhooks_key(secret), signed, hashlib.sha256).digest()
+        expected = base64.b64encode(digest).decode()
+        if any(_same(signature, expected) for signature in given):
+            return
+    raise AuthenticationFailed("webhook-signature does not match")
+
+
+def _verify_generic(
+    secrets: Iterable[str], headers: dict, body: bytes, now: float, tolerance: int, **_: Any
+) -> None:
+    secrets = list(secrets)
+    if "webhook-signature" in headers:
+        return _verify_standard_webhooks(secrets, headers, body, now, tolerance)
+    if "x-webhook-signature" in headers:
+        given = headers["x-webhook-signature"].strip().removeprefix("sha256=")
+        if any(_same(given, _hmac_hex(s, body)) for s in secrets):
+            return None
+        raise AuthenticationFailed("X-Webhook-Signature does not match")
+    # Telegram's own way: the secret_token given to setWebhook comes back in this header.
+    if "x-telegram-bot-api-secret-token" in headers:
+        given = headers["x-telegram-bot-api-secret-token"]
+        if any(_same(given, s) for s in secrets):
+            return None
+        raise AuthenticationFailed("X-Telegram-Bot-Api-Secret-Token does not match")
+    authorization = headers.get("authorization", "")
+    if authorization.startswith("Bearer "):
+        if any(_same(authorization.removeprefix("Bearer ").strip(), s) for s in secrets):
+            return None
+        raise AuthenticationFailed("bearer token does not match")
+    raise AuthenticationFailed(
+        "missing signature: send X-Webhook-Signature, Standard Webhooks headers "
+        "or Authorization: Bearer <secret>"
+    )
+
+
+def _verify_whatsapp(secrets: Iterable[str], payload: dict, **_: Any) -> None:
+    # Evolution Go signs nothing; it sends the instance token in every payload
+    # (Evolution API v2 calls it apikey), and that token is the trigger's secret.
+    given = payload.get("instanceToken", payload.get("apikey"))
+    if not isinstance(given, str) or not given:
+        raise AuthenticationFailed("missing instanceToken (or apikey) in the payload")
+    if not any(_same(given, s) for s in secrets):
+        raise AuthenticationFailed("instanceToken does not match")
+
+
+_VERIFIERS = {
+    "github": _verify_github,
+    "stripe": _verify_stripe,
+    "linear": _verify_linear,
+    "whatsapp": _verify_whatsapp,
+}
+
+
+def verify_request(
+    source: str,
+    secrets: Iterable[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    payload: dict,
+    *,
+    now: float,
+    tolerance: int = 300,
+) -> None:
+    """Return `None` if the request is authentic for one of `secrets`.
+
+    Raises `AuthenticationFailed` with the reason otherwise. All comparisons
+    are constant-time; timestamps (Stripe, Standard Webhooks, Linear) must be
+    within `tolerance` seconds of `now`. Empty secrets never match.
+    """
+    secrets = [s for s in secrets if s]
+    if not secrets:
+        raise AuthenticationFailed("the trigger has no secret")
+    verifier = _VERIFIERS.get(source, _verify_generic)
+    verifier(
+        secrets=secrets,
+        headers=_lower(headers),
+        body=body,
+        payload=payload,
+        now=now,
+        tolerance=tolerance,
+    )
+
+
+# --- The event shape -------------------------------------------------------------------
+
+
+def lookup_path(obj: Any, path: str) -> Any:
+    """Return the value at a dotted `path` (list items by index), or `None` if absent."""
+    for part in path.split("."):
+        if isinstance(obj, dict):
+            obj = obj.get(part)
+        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return None
+    return obj
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _whatsapp_text(message: Any) -> str | None:
+    return _text(lookup_path(message, "conversation")) or _text(
+        lookup_path(message, "extendedTextMessage.text")
+    )
+
+
+def _parse_whatsapp(headers: dict, payload: dict) -> dict:
+    data = payload.get("data")
+    event = {"event_type": payload.get("event"), "data": data}
+    if isinstance(lookup_path(data, "key"), dict):  # Evolution API v2
+        event.update(
+            instance=payload.get("instance"),
+            message_id=lookup_path(data, "key.id"),
+            sender=lookup_path(data, "key.remoteJid"),
+            chat=lookup_path(data, "key.remoteJid"),
+            from_me=lookup_path(data, "key.fromMe"),
+            text=_whatsapp_text(lookup_path(data, "message")),
+        )
+    else:  # Evolution Go
+        event.update(
+            instance=payload.get("instanceName"),
+            message_id=lookup_path(data, "Info.ID"),
+            sender=lookup_path(data, "Info.Sender"),
+            chat=lookup_path(data, "Info.Chat"),
+            from_me=lookup_path(data, "Info.IsFromMe"),
+            push_name=lookup_path(data, "Info.PushName"),
+            text=_whatsapp_text(lookup_path(data, "Message")),
+        )
+    return event
+
+
+def _parse_github(headers: dict, payload: dict) -> dict:
+    ref = payload.get("ref")
+    return {
+        "event_type": headers.get("x-github-event") or "unknown",
+        "repository": lookup_path(payload, "repository.full_name"),
+        "branch": ref.removeprefix("refs/heads/") if isinstance(ref, str) else None,
+        "sender": lookup_path(payload, "sender.login"),
+        "data": payload,
+    }
+
+
+def _parse_stripe(headers: dict, payload: dict) -> dict:
+    return {
+        "event_type": payload.get("type"),
+        "object_type": lookup_path(payload, "data.object.object"),
+        "object_id": lookup_path(payload, "data.object.id"),
+        "data": payload,
+    }
+
+
+def _parse_linear(headers: dict, payload: dict) -> dict:
+    kind, action = payload.get("type"), payload.get("action")
+    return {
+        "event_type": f"{kind}.{action}" if kind and action else kind or action,
+        "type": kind,
+        "action": action,
+        "data": payload,
+    }
+
+
+def _parse_telegram(headers: dict, payload: dict) -> dict:
+    message = payload.get("message") or payload.get("edited_message") or {}
+    return {
+        "event_type": "message" if message else "update",
+        "chat_id": lookup_path(message, "chat.id"),
+        "text": lookup_path(message, "text"),
+        "data": payload,
+    }
+
+
+def _parse_discord(headers: dict, payload: dict) -> dict:
+    return {
+        "event_type": payload.get("type", "message"),
+        "channel_id": payload.get("channel_id"),
+        "content": payload.get("content"),
+        "data": payload,
+    }
+
+
+def _parse_custom(headers: dict, payload: dict) -> dict:
+    event_type = payload.get("event") or payload.get("event_type") or payload.get("type")
+    return {"event_type": event_type or "webhook", "data": payload}
+
+
+_PARSERS = {
+    "whatsapp": _parse_whatsapp,
+    "github": _parse_github,
+    "stripe": _parse_stripe,
+    "linear": _parse_linear,
+    "telegram": _parse_telegram,
+    "discord": _parse_discord,
+}
+
+
+def parse_event(source: str, headers: Mapping[str, str], payload: dict) -> dict:
+    """Return the event in the common shape: `event_type`, `source`, `data` and source fields.
+
+    Unknown sources parse like `custom`: the body is kept whole under `data`.
+    """
+    parser = _PARSERS.get(source, _parse_custom)
+    event = parser(_lower(headers), payload)
+    event["event_type"] = str(event["event_type"]) if event["event_type"] is not None else None
+    return {"source": source, **event}
+
+
+# --- The idempotency key ---------------------------------------------------------------
+
+
+def normalize_key(value: Any) -> str | None:
+    """Return `value` as an idempotency key, or `None` if it cannot be one.
+
+    Strings are stripped; integers and floats become strings; booleans,
+    objects, lists and empty strings are not keys. A key longer than 255
+    characters becomes its SHA-256 hex digest, so long keys never collide on
+    a shared prefix.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > MAX_KEY_LENGTH:
+        return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return value
+
+
+def _source_key_candidates(source: str, headers: dict, payload: dict) -> list[Any]:
+    if source == "whatsapp":
+        return [lookup_path(payload, "data.Info.ID"), lookup_path(payload, "data.key.id")]
+    if source == "github":
+        return [headers.get("x-github-delivery")]
+    if source == "stripe":
+        return [payload.get("id")]
+    if source == "linear":
+        return [headers.get("linear-delivery"), payload.get("webhookId")]
+    return [headers.get("webhook-id")]
+
+
+def extract_idempotency_key(
+    source: str,
+    headers: Mapping[str, str],
+    payload: dict,
+    event: dict,
+    key_paths: Iterable[str] = (),
+) -> str | None:
+    """Return the event's idempotency key, or `None` when it has none.
+
+    The first usable value wins: the `Idempotency-Key` header; the trigger's
+    `key_paths` (or, when there are none, `DEFAULT_KEY_PATHS`), each looked
+    up in the raw body and then in the parsed event; then the source's own
+    delivery or message id. Never raises on any JSON.
+    """
+    lowered = _lower(headers)
+    candidates: list[Any] = [lowered.get("idempotency-key")]
+    for path in list(key_paths) or DEFAULT_KEY_PATHS:
+        candidates += [lookup_path(payload, path), lookup_path(event, path)]
+    candidates += _source_key_candidates(source, lowered, payload)
+    for candidate in candidates:
+        key = normalize_key(candidate)
+        if key is not None:
+            return key
+    return None
+
+
+# --- Filter and redaction --------------------------------------------------------------
+
+
+def _filter_value_matches(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, str) and isinstance(actual, str):
+        return actual == expected or fnmatch.fnmatchcase(actual, expected)
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    return expected == actual
+
+
+def matches_filter(event: dict, event_filter: Mapping[str, Any]) -> bool:
+    """Return whether the event passes every condition of `event_filter`.
+
+    Each key (a dotted path) is looked up in the event, then in `event.data`;
+    a missing key fails. Strings match by equality or fnmatch pattern
+    (`push`, `refs/heads/*`); other values by equality. An empty filter passes.
+    """
+    for path, expected in event_filter.items():
+        actual = lookup_path(event, path)
+        if actual is None:
+            actual = lookup_path(event.get("data"), path)
+        if actual is None or not _filter_value_matches(expected, actual):
+            return False
+    return True
+
+
+def redact_secrets(value: Any) -> Any:
+    """Return a copy of `value` with every credential-named key's value replaced.
+
+    Keys named like token, secret, password, authorization, apikey or
+    signature (any case, any depth, e.g. `instanceToken`) become `"[redacted]"`.
+    """
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if _SECRET_KEY_NAME.search(key) else redact_secrets(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_secrets(item) for item in value]
+    return value

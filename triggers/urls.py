@@ -1,0 +1,21 @@
+"""URLs under /api/triggers/."""
+
+from django.urls import path, re_path
+
+from triggers import views
+
+trigger_list = views.TriggerViewSet.as_view({"get": "list", "post": "create"})
+trigger_detail = views.TriggerViewSet.as_view(
+    {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+)
+execution_list = views.ExecutionViewSet.as_view({"get": "list"})
+execution_detail = views.ExecutionViewSet.as_view({"get": "retrieve"})
+
+urlpatterns = [
+    re_path(r"^$", trigger_list, name="trigger-list"),
+    re_path(r"^(?P<pk>[0-9]{1,18})/?$", trigger_detail, name="trigger-detail"),
+    re_path(r"^executions/?$", execution_list, name="execution-list"),
+    re_path(r"^executions/(?P<pk>[0-9]{1,18})/?$", execution_detail, name="execution-detail"),
+    # Any text is routed here so that a malformed id gets the endpoint's JSON 404.
+    re_path(r"^(?P<public_id>[^/]+)/webhook/?$", views.WebhookView.as_view(), name="trigger-webhook"),
+]

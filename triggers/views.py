@@ -1,0 +1,153 @@
+"""The webhook endpoint and the operators' REST API (thin: the work is in services)."""
+
+import logging
+import time
+import uuid
+
+from django.conf import settings
+from django.db.models import QuerySet
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evonexus.logs import log_event
+from triggers import sources
+from triggers.ingest import record_event
+from triggers.models import ErrorCategory, ExecutionStatus, Trigger, TriggerExecution
+from triggers.serializers import ExecutionSerializer, TriggerSerializer
+
+logger = logging.getLogger("evonexus.webhook")
+
+
+def _is_json_content_type(content_type: str) -> bool:
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+class WebhookView(APIView):
+    """Accept one event for a trigger: authenticate, parse, filter, deduplicate, queue."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes: list = []  # the raw body is needed for signatures
+    renderer_classes = [JSONRenderer]
+
+    def post(self, request: Request, public_id: str) -> Response:
+        trigger = self._get_trigger(public_id)
+        if trigger is None:
+            return self._reject(None, 404, "not_found", "No trigger with this webhook URL.")
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > settings.WEBHOOK_MAX_BODY_BYTES:
+            return self._reject(
+                trigger, 413, "body_too_large",
+                f"Request body exceeds {settings.WEBHOOK_MAX_BODY_BYTES} bytes.",
+            )
+        if not _is_json_content_type(request.content_type or ""):
+            return self._reject(
+                trigger, 415, "unsupported_media_type", "Content-Type must be application/json."
+            )
+        body = request.body
+        try:
+            payload = sources.parse_json_body(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
+            sources.verify_request(
+                trigger.source, [trigger.secret], request.headers, body, payload,
+                now=time.time(), tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
+            )
+        except sources.InvalidPayload as exc:
+            return self._reject(trigger, 400, "invalid_payload", str(exc))
+        except sources.AuthenticationFailed as exc:
+            return self._reject(trigger, 401, "unauthorized", str(exc))
+        if not trigger.enabled:
+            return self._ignore(trigger, "disabled")
+        event = sources.parse_event(trigger.source, request.headers, payload)
+        if not sources.matches_filter(event, trigger.event_filter):
+            return self._ignore(trigger, "filtered")
+        key = sources.extract_idempotency_key(
+            trigger.source, request.headers, payload, event, trigger.idempotency_key_paths
+        )
+        recorded = record_event(trigger, sources.redact_secrets(event), key)
+        if recorded.outcome == "duplicate":
+            evt = "idempotent_replay_race" if recorded.raced else "idempotent_replay"
+            self._log(evt, trigger, "duplicate", idem_key=key, exec_id=recorded.execution_id)
+            return Response(
+                {"status": "duplicate", "skipped": True, "execution_id": recorded.execution_id},
+                status=status.HTTP_200_OK,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        self._log("trigger_webhook", trigger, "accepted", idem_key=key, exec_id=recorded.execution_id)
+        return Response(
+            {"status": "accepted", "execution_id": recorded.execution_id},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    def _get_trigger(self, public_id: str) -> Trigger | None:
+        try:
+            return Trigger.objects.get(public_id=uuid.UUID(public_id))
+        except (ValueError, Trigger.DoesNotExist):
+            return None
+
+    def _log(self, evt: str, trigger: Trigger | None, outcome: str, **fields) -> None:
+        log_event(
+            logger, evt,
+            trigger_id=trigger.pk if trigger else None,
+            source=trigger.source if trigger else None,
+            outcome=outcome,
+            **fields,
+        )
+
+    def _reject(self, trigger: Trigger | None, code: int, error: str, message: str) -> Response:
+        self._log("trigger_webhook", trigger, "rejected", http_status=code, reason=error)
+        return Response({"error": error, "message": message}, status=code)
+
+    def _ignore(self, trigger: Trigger, reason: str) -> Response:
+        self._log("trigger_webhook", trigger, "ignored", reason=reason)
+        return Response({"status": "ignored", "reason": reason}, status=status.HTTP_200_OK)
+
+
+class TriggerViewSet(viewsets.ModelViewSet):
+    """Create, list, change and delete triggers (staff only)."""
+
+    queryset = Trigger.objects.all()
+    serializer_class = TriggerSerializer
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        trigger = serializer.save()
+        # The one time the secret is shown: the sender has to be configured with it.
+        data = {**serializer.data, "secret": trigger.secret}
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+def _choice_param(request: Request, name: str, choices: list[str]) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and value not in choices:
+        raise ValidationError({name: f"Must be one of: {', '.join(choices)}."})
+    return value
+
+
+class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """List and read executions, filtered by `status`, `trigger` and `error_category`."""
+
+    serializer_class = ExecutionSerializer
+    queryset = TriggerExecution.objects.all()
+
+    def get_queryset(self) -> QuerySet[TriggerExecution]:
+        queryset = TriggerExecution.objects.select_related("trigger").order_by("-created_at", "-id")
+        if self.action != "list":
+            return queryset
+        if status_ := _choice_param(self.request, "status", ExecutionStatus.values):
+            queryset = queryset.filter(status=status_)
+        if category := _choice_param(self.request, "error_category", ErrorCategory.values):
+            queryset = queryset.filter(error_category=category)
+        if trigger := self.request.query_params.get("trigger"):
+            by_id = trigger.isdigit() and len(trigger) < 19  # beyond that it is no bigint
+            lookup = {"trigger_id": int(trigger)} if by_id else {"trigger__slug": trigger}
+            queryset = queryset.filter(**lookup)
+        return queryset
