@@ -23,9 +23,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 for _origin in CSRF_TRUSTED_ORIGINS:
     if "://" not in _origin:
-        raise ImproperlyConfigured(
-            f"CSRF_TRUSTED_ORIGINS entries need a scheme, e.g. https://{_origin}"
-        )
+        raise ImproperlyConfigured(f"CSRF_TRUSTED_ORIGINS entries need a scheme, e.g. https://{_origin}")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -145,9 +143,7 @@ SPECTACULAR_SETTINGS = {
 # Webhook ingestion.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
 WEBHOOK_MAX_JSON_DEPTH = env_int("WEBHOOK_MAX_JSON_DEPTH", 64, minimum=2)
-WEBHOOK_SIGNATURE_TOLERANCE_SECONDS = env_int(
-    "WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", 300, minimum=1
-)
+WEBHOOK_SIGNATURE_TOLERANCE_SECONDS = env_int("WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", 300, minimum=1)
 # Django must never refuse a body we are prepared to answer 413 for ourselves.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WEBHOOK_MAX_BODY_BYTES + 1)
 

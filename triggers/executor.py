@@ -20,9 +20,9 @@ def claim_execution(execution_id: int) -> bool:
     same task, exactly one sees a row count of 1. `False` also covers an
     execution that no longer exists.
     """
-    claimed = TriggerExecution.objects.filter(
-        pk=execution_id, status=ExecutionStatus.PENDING
-    ).update(status=ExecutionStatus.RUNNING, started_at=timezone.now())
+    claimed = TriggerExecution.objects.filter(pk=execution_id, status=ExecutionStatus.PENDING).update(
+        status=ExecutionStatus.RUNNING, started_at=timezone.now()
+    )
     return claimed == 1
 
 

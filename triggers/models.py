@@ -29,9 +29,7 @@ def validate_event_filter(value: Any) -> None:
 def validate_key_paths(value: Any) -> None:
     """Raise `ValidationError` unless `value` is a list of non-empty dotted paths."""
     if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
-        raise ValidationError(
-            'idempotency_key_paths must be a list of dotted paths, e.g. ["data.order.id"].'
-        )
+        raise ValidationError('idempotency_key_paths must be a list of dotted paths, e.g. ["data.order.id"].')
 
 
 class Source(models.TextChoices):
@@ -65,9 +63,7 @@ class Trigger(models.Model):
         validators=[validate_key_paths],
         help_text="Dotted paths to the event's unique id; empty uses the source's defaults.",
     )
-    action_type = models.CharField(
-        max_length=20, choices=ActionType.choices, default=ActionType.SCRIPT
-    )
+    action_type = models.CharField(max_length=20, choices=ActionType.choices, default=ActionType.SCRIPT)
     action_payload = models.JSONField(default=dict, blank=True)
     secret = models.CharField(max_length=255, default=generate_secret)
     enabled = models.BooleanField(default=True)
@@ -113,9 +109,7 @@ class TriggerExecution(models.Model):
     event_data = models.JSONField(default=dict)
     # NULL, not "", means "no key": such events are never deduplicated.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
-    status = models.CharField(
-        max_length=20, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING
-    )
+    status = models.CharField(max_length=20, choices=ExecutionStatus.choices, default=ExecutionStatus.PENDING)
     error_category = models.CharField(  # noqa: DJ001 (NULL: the execution did not fail)
         max_length=20, choices=ErrorCategory.choices, null=True, blank=True
     )

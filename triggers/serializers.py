@@ -13,16 +13,30 @@ class TriggerSerializer(serializers.ModelSerializer):
 
     webhook_url = serializers.SerializerMethodField()
     secret = serializers.CharField(
-        write_only=True, required=False, min_length=16, max_length=255,
+        write_only=True,
+        required=False,
+        min_length=16,
+        max_length=255,
         help_text="Shared secret for signatures; generated (32 random bytes, hex) when omitted.",
     )
 
     class Meta:
         model = Trigger
         fields = [
-            "id", "public_id", "name", "slug", "source", "event_filter",
-            "idempotency_key_paths", "action_type", "action_payload", "secret",
-            "enabled", "webhook_url", "created_at", "updated_at",
+            "id",
+            "public_id",
+            "name",
+            "slug",
+            "source",
+            "event_filter",
+            "idempotency_key_paths",
+            "action_type",
+            "action_payload",
+            "secret",
+            "enabled",
+            "webhook_url",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["public_id", "created_at", "updated_at"]
 
@@ -51,9 +65,22 @@ class ExecutionSerializer(serializers.ModelSerializer):
     class Meta:
         model = TriggerExecution
         fields = [
-            "id", "trigger", "trigger_slug", "status", "error_category", "idempotency_key",
-            "attempts", "duplicate_count", "result_summary", "error", "event_data",
-            "created_at", "started_at", "completed_at", "duration_seconds",
-            "last_replay_at", "replay_of",
+            "id",
+            "trigger",
+            "trigger_slug",
+            "status",
+            "error_category",
+            "idempotency_key",
+            "attempts",
+            "duplicate_count",
+            "result_summary",
+            "error",
+            "event_data",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "duration_seconds",
+            "last_replay_at",
+            "replay_of",
         ]
         read_only_fields = fields

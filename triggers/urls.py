@@ -1,6 +1,6 @@
 """URLs under /api/triggers/."""
 
-from django.urls import path, re_path
+from django.urls import re_path
 
 from triggers import views
 

@@ -45,7 +45,9 @@ class WebhookView(APIView):
         length = request.META.get("CONTENT_LENGTH") or "0"
         if not length.isdigit() or int(length) > settings.WEBHOOK_MAX_BODY_BYTES:
             return self._reject(
-                trigger, 413, "body_too_large",
+                trigger,
+                413,
+                "body_too_large",
                 f"Request body exceeds {settings.WEBHOOK_MAX_BODY_BYTES} bytes.",
             )
         if not _is_json_content_type(request.content_type or ""):
@@ -56,8 +58,13 @@ class WebhookView(APIView):
         try:
             payload = sources.parse_json_body(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
             sources.verify_request(
-                trigger.source, [trigger.secret], request.headers, body, payload,
-                now=time.time(), tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
+                trigger.source,
+                [trigger.secret],
+                request.headers,
+                body,
+                payload,
+                now=time.time(),
+                tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
             )
         except sources.InvalidPayload as exc:
             return self._reject(trigger, 400, "invalid_payload", str(exc))
@@ -94,7 +101,8 @@ class WebhookView(APIView):
 
     def _log(self, evt: str, trigger: Trigger | None, outcome: str, **fields) -> None:
         log_event(
-            logger, evt,
+            logger,
+            evt,
             trigger_id=trigger.pk if trigger else None,
             source=trigger.source if trigger else None,
             outcome=outcome,

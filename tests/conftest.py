@@ -1,0 +1,210 @@
+"""Shared fixtures: triggers, signed requests, and real server and worker processes."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+from rest_framework.test import APIClient
+
+from triggers.models import Trigger
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-trigger-secret-0123456789abcdef"
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    """Return the hex HMAC-SHA256 of `body`, as X-Webhook-Signature carries it."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_headers(source: str, body: bytes, *, secret: str = SECRET, at: float | None = None) -> dict:
+    """Return the headers with which `source` would sign `body` at time `at` (default now)."""
+    timestamp = str(int(time.time() if at is None else at))
+    if source == "github":
+        return {"X-Hub-Signature-256": "sha256=" + sign(body, secret)}
+    if source == "stripe":
+        return {"Stripe-Signature": f"t={timestamp},v1={sign(timestamp.encode() + b'.' + body, secret)}"}
+    if source == "linear":
+        return {"Linear-Signature": sign(body, secret)}
+    if source == "standard":
+        msg_id = "msg_2Kd8f0aZ"
+        digest = hmac.new(secret.encode(), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": "v1," + base64.b64encode(digest.digest()).decode(),
+        }
+    return {"X-Webhook-Signature": sign(body, secret)}
+
+
+@pytest.fixture
+def scripts_dir(tmp_path, settings):
+    """Return a fresh SCRIPTS_DIR; `write_script(name, body)` puts a script in it."""
+    directory = tmp_path / "scripts"
+    directory.mkdir()
+    settings.SCRIPTS_DIR = directory
+    return directory
+
+
+def write_script(directory: Path, name: str, body: str) -> Path:
+    path = directory / name
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def make_trigger(db):
+    """Return a factory for triggers with a known secret (custom source, script action)."""
+
+    def make(**fields) -> Trigger:
+        n = Trigger.objects.count() + 1
+        defaults = {
+            "name": f"Trigger {n}",
+            "slug": f"trigger-{n}",
+            "source": "custom",
+            "secret": SECRET,
+            "action_type": "script",
+            "action_payload": {"script": "record.sh"},
+        }
+        return Trigger.objects.create(**{**defaults, **fields})
+
+    return make
+
+
+def webhook_path(trigger: Trigger) -> str:
+    return f"/api/triggers/{trigger.public_id}/webhook"
+
+
+@pytest.fixture
+def post_event(client):
+    """Return a function that POSTs a JSON event to a trigger, signed unless told not to."""
+
+    def post(trigger: Trigger, payload, *, headers=None, signed=True, raw: bytes | None = None):
+        body = raw if raw is not None else json.dumps(payload).encode()
+        all_headers = {"X-Webhook-Signature": sign(body)} if signed else {}
+        all_headers.update(headers or {})
+        return client.post(
+            webhook_path(trigger), data=body, content_type="application/json", headers=all_headers
+        )
+
+    return post
+
+
+@pytest.fixture
+def staff_client(db, django_user_model):
+    user = django_user_model.objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    api = APIClient()
+    api.force_authenticate(user)
+    return api
+
+
+def database_url() -> str:
+    """Return a DATABASE_URL for the test database the current test runs against."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url()}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """A gunicorn process serving the project on a loopback port."""
+
+    def __init__(self, log_path: Path, workers: int = 2, threads: int = 4, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "evonexus.wsgi",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "5",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=process_env(**env),
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                requests.get(f"{self.url}/api/triggers/none/webhook", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start within 30 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+@pytest.fixture
+def server(transactional_db, tmp_path):
+    """Return a real gunicorn server process on the test database."""
+    process = ServerProcess(tmp_path / "server.log")
+    yield process
+    process.stop()
+
+
+def run_db_worker(scripts_dir: Path | None = None, timeout: float = 120, **env: str) -> str:
+    """Run `manage.py db_worker --batch` (all queued tasks, then exit); return its output."""
+    if scripts_dir is not None:
+        env["SCRIPTS_DIR"] = str(scripts_dir)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay", "--no-reload"],
+        cwd=ROOT,
+        env=process_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr

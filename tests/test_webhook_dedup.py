@@ -1,0 +1,144 @@
+"""Each event runs once: duplicates answer 200, create nothing and are counted."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from django.db import IntegrityError, transaction
+
+from tests.conftest import run_db_worker, sign, webhook_path, write_script
+from triggers import ingest
+from triggers.models import TriggerExecution
+
+
+def test_it_accepts_a_new_event_with_202_and_one_pending_execution(make_trigger, post_event):
+    trigger = make_trigger()
+
+    response = post_event(trigger, {"data": {"idempotency_key": "order-1"}})
+
+    assert response.status_code == 202
+    execution = TriggerExecution.objects.get()
+    assert response.json() == {"status": "accepted", "execution_id": execution.pk}
+    assert execution.status == "pending"
+    assert execution.idempotency_key == "order-1"
+
+
+def test_it_answers_a_duplicate_with_200_and_counts_it(make_trigger, post_event):
+    trigger = make_trigger()
+    first = post_event(trigger, {"data": {"idempotency_key": "order-1"}})
+
+    second = post_event(trigger, {"data": {"idempotency_key": "order-1"}})
+
+    assert second.status_code == 200
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.json() == {
+        "status": "duplicate",
+        "skipped": True,
+        "execution_id": first.json()["execution_id"],
+    }
+    assert TriggerExecution.objects.count() == 1
+    assert TriggerExecution.objects.get().duplicate_count == 1
+
+
+def test_it_enqueues_one_task_per_accepted_event_and_none_for_duplicates(make_trigger, post_event):
+    from django_tasks_db.models import DBTaskResult
+
+    trigger = make_trigger()
+    for _ in range(3):
+        post_event(trigger, {"data": {"idempotency_key": "order-1"}})
+
+    task = DBTaskResult.objects.get()
+    assert task.args_kwargs["args"] == [TriggerExecution.objects.get().pk]
+
+
+def test_it_keeps_keys_separate_per_trigger(make_trigger, post_event):
+    first, second = make_trigger(), make_trigger()
+
+    assert post_event(first, {"data": {"idempotency_key": "k"}}).status_code == 202
+    assert post_event(second, {"data": {"idempotency_key": "k"}}).status_code == 202
+
+
+def test_it_never_deduplicates_events_without_a_key(make_trigger, post_event):
+    trigger = make_trigger()
+
+    for _ in range(2):
+        assert post_event(trigger, {"data": {"text": "hello"}}).status_code == 202
+
+    assert TriggerExecution.objects.filter(idempotency_key=None).count() == 2
+
+
+def test_it_ignores_events_for_a_disabled_trigger_without_a_row(make_trigger, post_event):
+    trigger = make_trigger(enabled=False)
+
+    response = post_event(trigger, {"data": {"idempotency_key": "k"}})
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ignored", "reason": "disabled"}
+    assert not TriggerExecution.objects.exists()
+
+
+def test_it_ignores_events_the_filter_rejects_without_a_row(make_trigger, post_event):
+    trigger = make_trigger(event_filter={"event": "order.*", "status": "paid"})
+
+    ignored = post_event(trigger, {"event": "order.created", "status": "open"})
+    accepted = post_event(trigger, {"event": "order.created", "status": "paid"})
+
+    assert ignored.json() == {"status": "ignored", "reason": "filtered"}
+    assert accepted.status_code == 202
+    assert TriggerExecution.objects.count() == 1
+
+
+def test_it_answers_the_loser_of_a_race_past_the_lookup_as_a_duplicate(make_trigger, monkeypatch):
+    trigger = make_trigger()
+    holder = ingest.record_event(trigger, {"n": 1}, "race-key")
+    real_lookup = ingest.find_key_holder
+    calls = []
+
+    def lookup_that_misses_once(trigger_id, key):
+        calls.append(key)  # the first lookup happens before the winner committed
+        return None if len(calls) == 1 else real_lookup(trigger_id, key)
+
+    monkeypatch.setattr(ingest, "find_key_holder", lookup_that_misses_once)
+
+    loser = ingest.record_event(trigger, {"n": 2}, "race-key")
+
+    assert loser == ingest.Recorded("duplicate", holder.execution_id, raced=True)
+    assert TriggerExecution.objects.count() == 1
+    assert TriggerExecution.objects.get().duplicate_count == 1
+
+
+def test_it_lets_integrity_errors_other_than_the_key_conflict_surface(make_trigger):
+    trigger = make_trigger()
+
+    with pytest.raises(IntegrityError) as caught, transaction.atomic():
+        TriggerExecution.objects.create(trigger=trigger, event_data=None, idempotency_key="k")
+
+    assert not ingest.is_idempotency_conflict(caught.value)
+
+
+def test_it_deduplicates_concurrent_deliveries_through_a_real_server(
+    server, make_trigger, scripts_dir, tmp_path
+):
+    ran = tmp_path / "ran.txt"
+    write_script(scripts_dir, "record.sh", f"cat >/dev/null; echo ran >> {ran}")
+    trigger = make_trigger()
+    body = json.dumps({"event": "order.paid", "data": {"idempotency_key": "storm-1"}}).encode()
+    headers = {"Content-Type": "application/json", "X-Webhook-Signature": sign(body)}
+    url = server.url + webhook_path(trigger)
+
+    def deliver(_):
+        with requests.Session() as session:
+            return session.post(url, data=body, headers=headers, timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(deliver, range(200)))
+
+    assert all(200 <= code < 300 for code in statuses), statuses
+    assert statuses.count(202) == 1
+    execution = TriggerExecution.objects.get()
+    assert execution.duplicate_count == 199
+    run_db_worker(scripts_dir)
+    assert ran.read_text() == "ran\n"
+    execution.refresh_from_db()
+    assert execution.status == "completed"
