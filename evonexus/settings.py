@@ -172,3 +172,18 @@ LOGGING = {
 # The public address senders reach us at (e.g. a Cloudflare Tunnel hostname);
 # webhook URLs are built from it. Empty: the address of the API request.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
+
+# The Evolution Go gateway (WhatsApp).
+EVOLUTION_GO_URL = env_str("EVOLUTION_GO_URL")
+EVOLUTION_GO_INSTANCE_TOKEN = env_str("EVOLUTION_GO_INSTANCE_TOKEN")
+EVOLUTION_GO_KEY = env_str("EVOLUTION_GO_KEY")
+# Longer than the 25-35 s the server itself waits for a disconnected instance.
+EVOLUTION_GO_TIMEOUT = env_float("EVOLUTION_GO_TIMEOUT", 40.0, minimum=1.0)
+
+# Media sent from local files goes through S3-compatible storage (e.g. Cloudflare R2).
+MEDIA_S3_ENDPOINT_URL = env_str("MEDIA_S3_ENDPOINT_URL")
+MEDIA_S3_BUCKET = env_str("MEDIA_S3_BUCKET")
+MEDIA_S3_ACCESS_KEY_ID = env_str("MEDIA_S3_ACCESS_KEY_ID")
+MEDIA_S3_SECRET_ACCESS_KEY = env_str("MEDIA_S3_SECRET_ACCESS_KEY")
+MEDIA_S3_REGION = env_str("MEDIA_S3_REGION", "auto")
+MEDIA_URL_TTL_SECONDS = env_int("MEDIA_URL_TTL_SECONDS", 3600, minimum=60)

@@ -17,6 +17,9 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from triggers.models import Trigger
+from whatsapp import client as gateway_client
+from whatsapp.retry import RetryPolicy
+from whatsapp.sandbox import SandboxServer, SandboxState
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-trigger-secret-0123456789abcdef"
@@ -192,6 +195,69 @@ def server(transactional_db, tmp_path):
     process = ServerProcess(tmp_path / "server.log")
     yield process
     process.stop()
+
+
+SANDBOX_TOKEN = "sandbox-instance-token-for-tests"
+SANDBOX_GLOBAL_KEY = "sandbox-global-key-for-tests"
+
+
+class Sandbox:
+    """A running Evolution Go sandbox, with helpers to script faults and read what it got."""
+
+    def __init__(self, **config):
+        self.state = SandboxState(instance_token=SANDBOX_TOKEN, global_key=SANDBOX_GLOBAL_KEY, **config)
+        self.server = SandboxServer("127.0.0.1", 0, self.state)
+        self.server.start_in_thread()
+        self.url = self.server.url
+
+    def fail_next(self, *faults: dict) -> None:
+        requests.post(f"{self.url}/_sandbox/faults", json={"faults": list(faults)}, timeout=5)
+
+    def messages(self) -> list[dict]:
+        return requests.get(f"{self.url}/_sandbox/messages", timeout=5).json()["messages"]
+
+    def attempts(self) -> list[dict]:
+        return requests.get(f"{self.url}/_sandbox/requests", timeout=5).json()["requests"]
+
+    def env(self) -> dict[str, str]:
+        """Return the environment that points a server or worker process at this sandbox."""
+        return {
+            "EVOLUTION_GO_URL": self.url,
+            "EVOLUTION_GO_INSTANCE_TOKEN": SANDBOX_TOKEN,
+            "EVOLUTION_GO_KEY": SANDBOX_GLOBAL_KEY,
+        }
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def sandbox(settings):
+    """Return a running sandbox; the settings point the gateway client at it."""
+    running = Sandbox(not_registered={"5511900000000"})
+    settings.EVOLUTION_GO_URL = running.url
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = SANDBOX_TOKEN
+    settings.EVOLUTION_GO_KEY = SANDBOX_GLOBAL_KEY
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """Return the list of sleeps the retry policy asked for; nothing really sleeps.
+
+    The policy's sleep is injected through `client_from_settings`, the one
+    place every gateway client in the service is made.
+    """
+    asked: list[float] = []
+    make_client = gateway_client.client_from_settings
+
+    def client_with_recorded_sleep(**overrides):
+        return make_client(policy=RetryPolicy(sleep=asked.append), **overrides)
+
+    monkeypatch.setattr(gateway_client, "client_from_settings", client_with_recorded_sleep)
+    return asked
 
 
 def run_db_worker(scripts_dir: Path | None = None, timeout: float = 120, **env: str) -> str:

@@ -4,40 +4,18 @@ import json
 import os
 import signal
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from triggers.models import ActionType, ErrorCategory, ExecutionStatus
+from triggers import messaging
+from triggers.models import ActionType
+from triggers.outcomes import ActionOutcome
 
 # A script exits with EX_TEMPFAIL (sysexits.h) to say "try again later".
 EX_TEMPFAIL = 75
-
-
-@dataclass(frozen=True)
-class ActionOutcome:
-    """How one run of an action ended."""
-
-    status: str
-    category: str | None = None
-    summary: str = ""
-    error: str = ""
-    attempts: int = 1
-
-    @classmethod
-    def completed(cls, summary: str = "", attempts: int = 1) -> "ActionOutcome":
-        return cls(ExecutionStatus.COMPLETED, None, summary, "", attempts)
-
-    @classmethod
-    def transient(cls, error: str, summary: str = "", attempts: int = 1) -> "ActionOutcome":
-        return cls(ExecutionStatus.FAILED_RETRYABLE, ErrorCategory.TRANSIENT, summary, error, attempts)
-
-    @classmethod
-    def permanent(cls, error: str, summary: str = "", attempts: int = 1) -> "ActionOutcome":
-        return cls(ExecutionStatus.FAILED, ErrorCategory.PERMANENT, summary, error, attempts)
 
 
 def validate_action_payload(action_type: str, payload: Any) -> None:
@@ -51,6 +29,12 @@ def validate_action_payload(action_type: str, payload: Any) -> None:
         args = payload.get("args", [])
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             raise ValidationError('"args" must be a list of strings.')
+        if not isinstance(payload.get("reply_via_whatsapp", False), bool):
+            raise ValidationError('"reply_via_whatsapp" must be true or false.')
+    elif action_type == ActionType.WHATSAPP:
+        messaging.validate_message_template(payload.get("message"))
+    else:
+        raise ValidationError(f"Unknown action type {action_type!r}.")
 
 
 def resolve_script(name: str) -> Path:

@@ -7,8 +7,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from evonexus.logs import log_event
-from triggers.actions import ActionOutcome, run_script
+from triggers import messaging
+from triggers.actions import run_script
 from triggers.models import ActionType, ErrorCategory, ExecutionStatus, TriggerExecution
+from triggers.outcomes import ActionOutcome
 
 logger = logging.getLogger("evonexus.executor")
 
@@ -28,14 +30,18 @@ def claim_execution(execution_id: int) -> bool:
 
 def run_action(execution: TriggerExecution) -> ActionOutcome:
     """Return the outcome of the execution's action; unexpected errors are `unknown`."""
-    trigger = execution.trigger
+    trigger, event, payload = execution.trigger, execution.event_data, execution.trigger.action_payload
     try:
         if trigger.action_type == ActionType.SCRIPT:
-            return run_script(
-                trigger.action_payload,
-                execution.event_data,
-                execution_id=execution.pk,
-                trigger_slug=trigger.slug,
+            outcome = run_script(payload, event, execution_id=execution.pk, trigger_slug=trigger.slug)
+            if outcome.status == ExecutionStatus.COMPLETED and payload.get("reply_via_whatsapp"):
+                return messaging.reply_with_output(
+                    outcome.summary, trigger.recipient, event, execution_id=execution.pk
+                )
+            return outcome
+        if trigger.action_type == ActionType.WHATSAPP:
+            return messaging.send_event_message(
+                payload["message"], trigger.recipient, event, execution_id=execution.pk
             )
         return ActionOutcome.permanent(f"unknown action type {trigger.action_type!r}")
     except Exception as exc:  # a bug or an environment problem: keep it replayable

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from whatsapp.client import InvalidNumber, to_jid
+
 IDEMPOTENCY_CONSTRAINT = "triggers_execution_unique_active_key"
 
 
@@ -32,6 +34,15 @@ def validate_key_paths(value: Any) -> None:
         raise ValidationError('idempotency_key_paths must be a list of dotted paths, e.g. ["data.order.id"].')
 
 
+def validate_recipient(value: str) -> None:
+    """Raise `ValidationError` unless `value` is empty, a phone number or a WhatsApp JID."""
+    if value.strip():
+        try:
+            to_jid(value)
+        except InvalidNumber as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class Source(models.TextChoices):
     GITHUB = "github", "GitHub"
     STRIPE = "stripe", "Stripe"
@@ -44,6 +55,7 @@ class Source(models.TextChoices):
 
 class ActionType(models.TextChoices):
     SCRIPT = "script", "Run a script"
+    WHATSAPP = "whatsapp", "Send a WhatsApp message"
 
 
 class Trigger(models.Model):
@@ -64,7 +76,19 @@ class Trigger(models.Model):
         help_text="Dotted paths to the event's unique id; empty uses the source's defaults.",
     )
     action_type = models.CharField(max_length=20, choices=ActionType.choices, default=ActionType.SCRIPT)
-    action_payload = models.JSONField(default=dict, blank=True)
+    action_payload = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='script: {"script": "name", "args": [], "reply_via_whatsapp": false}; '
+        'whatsapp: {"message": "Hi {{ push_name }}, you said {{ text }}"}.',
+    )
+    recipient = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        validators=[validate_recipient],
+        help_text="WhatsApp number or JID to send to; empty: the event's sender.",
+    )
     secret = models.CharField(max_length=255, default=generate_secret)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

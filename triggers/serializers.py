@@ -32,6 +32,7 @@ class TriggerSerializer(serializers.ModelSerializer):
             "idempotency_key_paths",
             "action_type",
             "action_payload",
+            "recipient",
             "secret",
             "enabled",
             "webhook_url",

@@ -1,0 +1,115 @@
+"""WhatsApp messages from events: the template, the recipient, and the send's outcome."""
+
+from django.core.exceptions import ValidationError
+from django.template import Context, Engine, TemplateSyntaxError
+
+from triggers.models import ErrorCategory, ExecutionStatus
+from triggers.outcomes import ActionOutcome
+from whatsapp import client as gateway
+from whatsapp.classify import PERMANENT
+
+MAX_REPLY_CHARS = 4096
+
+_ENGINE = Engine()
+
+# Where each sender puts "who wrote this", in order of preference: the chat
+# first, so a command sent in a group is answered in the group.
+_SENDER_PATHS = (
+    ("chat",),
+    ("sender",),
+    ("data", "phone"),
+    ("data", "from"),
+)
+
+
+def validate_message_template(template: object) -> None:
+    """Raise `ValidationError` unless `template` is a non-empty Django template that compiles."""
+    if not isinstance(template, str) or not template.strip():
+        raise ValidationError('A whatsapp action needs "message": the text to send (a Django template).')
+    try:
+        _ENGINE.from_string(template)
+    except TemplateSyntaxError as exc:
+        raise ValidationError(f"The message template does not compile: {exc}") from None
+
+
+def render_message(template: str, event: dict) -> str:
+    """Return the message for `event`: the event's keys are template variables, and so is `event`."""
+    # Messages are plain text, not HTML: nothing may be escaped (a Context escapes by default).
+    return _ENGINE.from_string(template).render(Context({**event, "event": event}, autoescape=False))
+
+
+def resolve_recipient(configured: str, event: dict) -> str | None:
+    """Return who to send to: the trigger's `configured` recipient, else the event's sender.
+
+    The sender is the chat or sender of an Evolution Go message or the
+    `remoteJid` of an Evolution API v2 one (both parsed into `chat` and
+    `sender`), or `data.phone` / `data.from` of a custom event. `None` when
+    there is none.
+    """
+    if configured.strip():
+        return configured.strip()
+    for path in _SENDER_PATHS:
+        value: object = event
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def send_message(text: str, recipient: str, *, message_seed: str) -> ActionOutcome:
+    """Return the `ActionOutcome` of sending `text` to `recipient` through the gateway.
+
+    `message_seed` fixes the WhatsApp message id, so every attempt of this
+    send, and every retry after an ambiguous timeout, carries the same id.
+    """
+    client = gateway.client_from_settings()
+    result = client.send_text(recipient, text, message_id=gateway.derive_message_id(message_seed))
+    if result.ok:
+        summary = f"sent WhatsApp message {result.message_id} to {recipient}"
+        return ActionOutcome.completed(summary, attempts=result.attempts)
+    status = ExecutionStatus.FAILED if result.category == PERMANENT else ExecutionStatus.FAILED_RETRYABLE
+    error = f"WhatsApp send failed after {result.attempts} attempt(s): {result.error}"
+    return ActionOutcome(status, ErrorCategory(result.category), error=error, attempts=result.attempts)
+
+
+def _message_seed(execution_id: int) -> str:
+    return f"evonexus:execution:{execution_id}"
+
+
+def send_event_message(
+    template: str, configured_recipient: str, event: dict, *, execution_id: int
+) -> ActionOutcome:
+    """Return the outcome of the `whatsapp` action: the rendered template to the recipient.
+
+    No recipient, or a template that renders to nothing, fails permanently
+    with a clear error and no request.
+    """
+    recipient = resolve_recipient(configured_recipient, event)
+    if recipient is None:
+        return ActionOutcome.permanent(
+            "no recipient: set the trigger's recipient, or send events that carry a sender", attempts=0
+        )
+    text = render_message(template, event).strip()
+    if not text:
+        return ActionOutcome.permanent("the message template rendered to an empty message", attempts=0)
+    return send_message(text, recipient, message_seed=_message_seed(execution_id))
+
+
+def reply_with_output(
+    output: str, configured_recipient: str, event: dict, *, execution_id: int
+) -> ActionOutcome:
+    """Return the outcome of answering the event's sender with a script's output.
+
+    The output is trimmed and cut to 4096 characters; empty output sends
+    nothing and completes. The script's output stays in the summary.
+    """
+    text = output.strip()[:MAX_REPLY_CHARS]
+    if not text:
+        return ActionOutcome.completed("script printed nothing; no reply sent")
+    recipient = resolve_recipient(configured_recipient, event)
+    if recipient is None:
+        return ActionOutcome.permanent("no recipient for the reply: the event carries no sender", output)
+    sent = send_message(text, recipient, message_seed=_message_seed(execution_id) + ":reply")
+    summary = f"{output.rstrip()}\n---\n{sent.summary}" if sent.summary else output
+    return ActionOutcome(sent.status, sent.category, summary, sent.error, sent.attempts)
