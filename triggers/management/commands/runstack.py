@@ -1,27 +1,71 @@
-"""Run the whole stack on one machine: migrations, web server and task worker."""
+"""Run the whole stack on one machine: web server, task worker and, by default, the sandbox."""
 
+import os
 import signal
 import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from triggers.demo import demo_curl, disable_demo_trigger, ensure_demo_trigger
+
+# Public demo values: they only ever unlock the local sandbox.
+SANDBOX_TOKEN = "sandbox-instance-token"  # noqa: S105
+SANDBOX_GLOBAL_KEY = "sandbox-global-key"
+
 
 class Command(BaseCommand):
-    help = "Apply migrations, then run the web server and a db_worker until Ctrl+C."
+    help = (
+        "Apply migrations, then run the web server, db_worker(s) and, unless EVOLUTION_GO_URL is set, "
+        "the local Evolution Go sandbox with a demo trigger. Ctrl+C stops everything."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--addr", default="127.0.0.1:8000", help="host:port for the web server")
         parser.add_argument("--workers", type=int, default=1, help="number of db_worker processes")
+        parser.add_argument("--sandbox-port", type=int, default=8081)
+        parser.add_argument("--no-sandbox", action="store_true", help="use the configured gateway only")
 
-    def handle(self, *args, addr: str, workers: int, **options) -> None:
+    def handle(self, *args, addr: str, workers: int, sandbox_port: int, no_sandbox: bool, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         manage = [sys.executable, "manage.py"]
-        commands = [[*manage, "runserver", addr, "--noreload"]]
+        env = dict(os.environ)
+        commands = []
+        if not no_sandbox and not settings.EVOLUTION_GO_URL:
+            sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+            env.update(
+                EVOLUTION_GO_URL=sandbox_url,
+                EVOLUTION_GO_INSTANCE_TOKEN=SANDBOX_TOKEN,
+                EVOLUTION_GO_KEY=SANDBOX_GLOBAL_KEY,
+            )
+            commands.append(
+                [
+                    *manage,
+                    "evolution_sandbox",
+                    "--port",
+                    str(sandbox_port),
+                    "--instance-token",
+                    SANDBOX_TOKEN,
+                    "--global-key",
+                    SANDBOX_GLOBAL_KEY,
+                ]
+            )
+            ensure_demo_trigger(SANDBOX_TOKEN)
+            self.stdout.write(
+                "Send the demo event (a WhatsApp message to the demo trigger):\n\n"
+                f"  {demo_curl('http://' + addr, SANDBOX_TOKEN)}\n\n"
+                f"then see the answer the sandbox received: curl -s {sandbox_url}/_sandbox/messages\n"
+            )
+        elif disable_demo_trigger():
+            self.stdout.write("The demo trigger only runs against the sandbox: it is disabled now.")
+        commands.append([*manage, "runserver", addr, "--noreload"])
         commands += [[*manage, "db_worker", "--no-reload", "--interval", "0.2"]] * max(workers, 1)
-        children = [subprocess.Popen(command) for command in commands]
+        self._supervise([subprocess.Popen(command, env=env) for command in commands], addr)
+
+    def _supervise(self, children: list[subprocess.Popen], addr: str) -> None:
         self.stdout.write(f"evonexus is up: http://{addr}/admin/ (Ctrl+C stops everything)")
         stop = False
 

@@ -1,0 +1,59 @@
+"""The demo trigger that `runstack` sets up against the local sandbox.
+
+Its URL and secret are fixed so that the README can show a curl that works
+as is; that is only safe while it sends to the sandbox, so `runstack`
+disables it whenever a real gateway is configured.
+"""
+
+import json
+import uuid
+
+from triggers.models import ActionType, Source, Trigger
+
+DEMO_SLUG = "demo-whatsapp-echo"
+DEMO_PUBLIC_ID = uuid.uuid5(uuid.NAMESPACE_URL, "https://evonexus.invalid/demo-whatsapp-echo")
+DEMO_EVENT = {
+    "event": "Message",
+    "instanceName": "sandbox",
+    "data": {
+        "Info": {
+            "ID": "DEMO-MESSAGE-1",
+            "Sender": "5511999999999@s.whatsapp.net",
+            "Chat": "5511999999999@s.whatsapp.net",
+            "IsFromMe": False,
+            "PushName": "Ana",
+        },
+        "Message": {"conversation": "hello"},
+    },
+}
+
+
+def ensure_demo_trigger(instance_token: str) -> Trigger:
+    """Return the demo trigger, created or re-enabled, authenticated by `instance_token`."""
+    trigger, _ = Trigger.objects.update_or_create(
+        slug=DEMO_SLUG,
+        defaults={
+            "public_id": DEMO_PUBLIC_ID,
+            "name": "Demo: answer WhatsApp messages (sandbox)",
+            "source": Source.WHATSAPP,
+            "secret": instance_token,
+            # Our own replies come back as events too: never answer those.
+            "event_filter": {"event_type": "Message", "from_me": False},
+            "action_type": ActionType.WHATSAPP,
+            "action_payload": {"message": "Hi {{ push_name }}! You said: {{ text }}"},
+            "enabled": True,
+        },
+    )
+    return trigger
+
+
+def disable_demo_trigger() -> bool:
+    """Return whether a demo trigger existed and was enabled (it is disabled now)."""
+    return bool(Trigger.objects.filter(slug=DEMO_SLUG, enabled=True).update(enabled=False))
+
+
+def demo_curl(base_url: str, instance_token: str) -> str:
+    """Return a curl command that sends the demo event to the demo trigger."""
+    body = json.dumps({**DEMO_EVENT, "instanceToken": instance_token})
+    url = f"{base_url}/api/triggers/{DEMO_PUBLIC_ID}/webhook"
+    return f"curl -s -X POST {url} -H 'Content-Type: application/json' -d '{body}'"

@@ -1,0 +1,135 @@
+"""`manage.py evolution <command>`: the Evolution Go client from the shell.
+
+Prints the JSON result on stdout and exits 0 on success; on failure prints a
+JSON error and exits 1. Retry logs go to stderr, so stdout stays parseable.
+"""
+
+import json
+import sys
+from collections.abc import Callable
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from whatsapp.client import EvolutionClient, GatewayResult, client_from_settings
+from whatsapp.media import MediaNotConfigured, media_type_for, media_url_for
+
+
+def _summary(client: EvolutionClient) -> dict:
+    status = client.status()
+    instances = client.instances() if client.global_key else None
+    return {
+        "ok": status.ok and (instances is None or instances.ok),
+        "status": status.as_dict(),
+        "instances": instances.as_dict() if instances else "EVOLUTION_GO_KEY not set",
+    }
+
+
+def _send_media(client: EvolutionClient, o: dict) -> GatewayResult:
+    url = media_url_for(o["media"])
+    media_type = o["type"] or media_type_for(o["media"])
+    return client.send_media(o["number"], url, media_type, caption=o["caption"], filename=o["filename"])
+
+
+# Each command: (arguments, what it does with the client and the parsed options).
+COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dict], object]]] = {
+    "instances": ([], lambda c, o: c.instances()),
+    "create_instance": (
+        [("--name", {"required": True}), ("--token", {"required": True})],
+        lambda c, o: c.create_instance(o["name"], o["token"]),
+    ),
+    "connect": (
+        [("--webhook-url", {"required": True}), ("--subscribe", {"nargs": "*"}), ("--phone", {})],
+        lambda c, o: c.connect(o["webhook_url"], subscribe=o["subscribe"], phone=o["phone"]),
+    ),
+    "disconnect": ([], lambda c, o: c.disconnect()),
+    "reconnect": ([], lambda c, o: c.reconnect()),
+    "status": ([], lambda c, o: c.status()),
+    "qr": ([], lambda c, o: c.qr()),
+    "pair": ([("--phone", {"required": True})], lambda c, o: c.pair(o["phone"])),
+    "logout": ([], lambda c, o: c.logout()),
+    "delete_instance": ([("--id", {"required": True})], lambda c, o: c.delete_instance(o["id"])),
+    "delete_proxy": ([("--id", {"required": True})], lambda c, o: c.delete_proxy(o["id"])),
+    "summary": ([], lambda c, o: _summary(c)),
+    "send_text": (
+        [("--number", {"required": True}), ("--text", {"required": True}), ("--id", {})],
+        lambda c, o: c.send_text(o["number"], o["text"], message_id=o["id"]),
+    ),
+    "send_media": (
+        [
+            ("--number", {"required": True}),
+            ("--media", {"required": True, "help": "an http(s) URL or a local file (uploaded to S3)"}),
+            ("--type", {"choices": ["image", "video", "ptv", "audio", "document"]}),
+            ("--caption", {}),
+            ("--filename", {}),
+        ],
+        _send_media,
+    ),
+    "send_location": (
+        [
+            ("--number", {"required": True}),
+            ("--latitude", {"required": True, "type": float}),
+            ("--longitude", {"required": True, "type": float}),
+            ("--name", {}),
+            ("--address", {}),
+        ],
+        lambda c, o: c.send_location(
+            o["number"], o["latitude"], o["longitude"], name=o["name"], address=o["address"]
+        ),
+    ),
+    "send_contact": (
+        [
+            ("--number", {"required": True}),
+            ("--name", {"required": True}),
+            ("--phone", {"required": True}),
+            ("--organization", {}),
+        ],
+        lambda c, o: c.send_contact(o["number"], o["name"], o["phone"], organization=o["organization"]),
+    ),
+    "send_link": (
+        [
+            ("--number", {"required": True}),
+            ("--url", {"required": True}),
+            ("--text", {"default": ""}),
+            ("--title", {}),
+            ("--description", {}),
+        ],
+        lambda c, o: c.send_link(
+            o["number"], o["text"] or o["url"], o["url"], title=o["title"], description=o["description"]
+        ),
+    ),
+    "send_sticker": (
+        [("--number", {"required": True}), ("--sticker", {"required": True})],
+        lambda c, o: c.send_sticker(o["number"], o["sticker"]),
+    ),
+    "send_poll": (
+        [
+            ("--number", {"required": True}),
+            ("--question", {"required": True}),
+            ("--option", {"action": "append", "required": True, "dest": "options"}),
+            ("--max-answer", {"type": int, "default": 1}),
+        ],
+        lambda c, o: c.send_poll(o["number"], o["question"], o["options"], max_answer=o["max_answer"]),
+    ),
+}
+
+
+class Command(BaseCommand):
+    help = "Talk to the Evolution Go gateway (EVOLUTION_GO_* settings). Prints JSON."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+        for name, (arguments, _) in COMMANDS.items():
+            sub = commands.add_parser(name, help=name.replace("_", " "))
+            for flag, options in arguments:
+                sub.add_argument(flag, **options)
+
+    def handle(self, *args, command: str, **options) -> None:
+        _, run = COMMANDS[command]
+        try:
+            result = run(client_from_settings(), options)
+        except (ValueError, FileNotFoundError, MediaNotConfigured) as exc:
+            result = {"ok": False, "error": str(exc)}
+        data = result.as_dict() if isinstance(result, GatewayResult) else result
+        self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False))
+        if not data["ok"]:
+            sys.exit(1)
