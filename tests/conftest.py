@@ -133,6 +133,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_serving(url: str, process: subprocess.Popen, log_path: Path | None = None) -> None:
+    """Return once `url` answers any HTTP response; raise if `process` exits or 30 s pass."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = log_path.read_text()[-2000:] if log_path else ""
+            raise RuntimeError(f"process exited before serving {url}: {log}")
+        try:
+            # Connect quickly, but give the first request time: it imports lazily.
+            requests.get(url, timeout=(1, 10))
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within 30 s")
+
+
 class ServerProcess:
     """A gunicorn process serving the project on a loopback port."""
 
@@ -166,16 +182,7 @@ class ServerProcess:
         self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                requests.get(f"{self.url}/api/triggers/none/webhook", timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start within 30 s")
+        wait_until_serving(f"{self.url}/api/triggers/none/webhook", self.process, self.log_path)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -3,12 +3,18 @@
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN, free_port, process_env
+from tests.conftest import (
+    ROOT,
+    SANDBOX_GLOBAL_KEY,
+    SANDBOX_TOKEN,
+    free_port,
+    process_env,
+    wait_until_serving,
+)
 
 
 def evolution(*args: str, url: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -120,13 +126,7 @@ def test_the_sandbox_command_serves_sends_and_lists_what_it_received():
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"{url}/_sandbox/messages", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        wait_until_serving(f"{url}/_sandbox/messages", process)
 
         sent = evolution("send_text", "--number", "5511999999999", "--text", "via the command", url=url)
         refused = evolution("send_text", "--number", "5511900000000", "--text", "nobody", url=url)
