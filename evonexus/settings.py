@@ -1,5 +1,6 @@
 """Settings, read from the environment (see README "Configuration")."""
 
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -43,6 +44,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's static files from the WSGI server itself (no nginx needed).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -113,6 +116,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Without `collectstatic`, WhiteNoise can serve straight from the apps (slower start-up).
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", default=DEBUG)
+if WHITENOISE_USE_FINDERS:
+    # Files come from the apps then; a missing STATIC_ROOT is expected, not a mistake.
+    warnings.filterwarnings("ignore", message="No directory at: ")
 
 # Background tasks: the database queue is the embedded default.
 TASKS = {
@@ -187,3 +195,19 @@ MEDIA_S3_ACCESS_KEY_ID = env_str("MEDIA_S3_ACCESS_KEY_ID")
 MEDIA_S3_SECRET_ACCESS_KEY = env_str("MEDIA_S3_SECRET_ACCESS_KEY")
 MEDIA_S3_REGION = env_str("MEDIA_S3_REGION", "auto")
 MEDIA_URL_TTL_SECONDS = env_int("MEDIA_URL_TTL_SECONDS", 3600, minimum=60)
+
+# Replay (the dead-letter queue).
+REPLAY_MIN_INTERVAL_SECONDS = env_int("REPLAY_MIN_INTERVAL_SECONDS", 60, minimum=0)
+REPLAY_BULK_MAX = env_int("REPLAY_BULK_MAX", 100, minimum=1)
+REPLAY_API_RATE = env_str("REPLAY_API_RATE", "30/m")
+
+# The cache holds the API rate-limit counters: per process by default, shared by
+# every process and machine when REDIS_URL is set.
+REDIS_URL = env_str("REDIS_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}

@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
-from triggers.models import Trigger
+from triggers.ingest import record_event
+from triggers.models import Trigger, TriggerExecution
 from whatsapp import client as gateway_client
 from whatsapp.retry import RetryPolicy
 from whatsapp.sandbox import SandboxServer, SandboxState
@@ -102,6 +105,44 @@ def post_event(client):
         )
 
     return post
+
+
+@pytest.fixture
+def make_failed_execution(make_trigger):
+    """Return a factory for executions that failed (by default transiently: in the DLQ)."""
+
+    def make(
+        trigger: Trigger | None = None,
+        key: str | None = "evt-1",
+        *,
+        status="failed_retryable",
+        category="transient",
+        event: dict | None = None,
+    ) -> TriggerExecution:
+        trigger = trigger or make_trigger()
+        execution_id = record_event(
+            trigger, event or {"text": "/status", "sender": "5511977776666"}, key
+        ).execution_id
+        TriggerExecution.objects.filter(pk=execution_id).update(
+            status=status, error_category=category, attempts=3
+        )
+        return TriggerExecution.objects.get(pk=execution_id)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def clear_cache():
+    """Start each test with empty rate-limit counters."""
+    cache.clear()
+
+
+@pytest.fixture
+def replayer(db, django_user_model):
+    """Return a staff user holding the replay permission."""
+    user = django_user_model.objects.create_user("replayer", password="pw-replayer-1", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="replay_triggerexecution"))
+    return django_user_model.objects.get(pk=user.pk)  # fresh: permissions are cached per instance
 
 
 @pytest.fixture

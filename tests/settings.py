@@ -13,3 +13,6 @@ from evonexus.settings import BASE_DIR, DATABASES
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+
+# Real server processes in tests serve the admin's static files without collectstatic.
+WHITENOISE_USE_FINDERS = True

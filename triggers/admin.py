@@ -1,8 +1,51 @@
-"""Admin registrations (the DLQ console grows here)."""
+"""The operators' console: triggers, and executions as a dead-letter queue with replay."""
 
-from django.contrib import admin
+import json
+from collections import Counter
 
-from triggers.models import Trigger, TriggerExecution
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+
+from triggers import replay
+from triggers.messaging import resolve_recipient
+from triggers.models import ActionType, ExecutionStatus, Trigger, TriggerExecution
+
+REPLAY_PERMISSION = "triggers.replay_triggerexecution"
+
+_STATUS_COLOURS = {
+    ExecutionStatus.PENDING: "#6c757d",
+    ExecutionStatus.RUNNING: "#0d6efd",
+    ExecutionStatus.COMPLETED: "#198754",
+    ExecutionStatus.FAILED_RETRYABLE: "#fd7e14",
+    ExecutionStatus.FAILED: "#dc3545",
+    ExecutionStatus.REPLAYED: "#6f42c1",
+}
+
+_BADGE_STYLE = "color:#fff;padding:2px 8px;border-radius:10px;white-space:nowrap"
+
+
+def recipient_preview(execution: TriggerExecution) -> str:
+    """Return who the execution messages on WhatsApp, or "—" when it sends nothing."""
+    trigger = execution.trigger
+    sends = trigger.action_type == ActionType.WHATSAPP or trigger.action_payload.get("reply_via_whatsapp")
+    if not sends:
+        return "—"
+    return resolve_recipient(trigger.recipient, execution.event_data) or "(none found)"
+
+
+def command_preview(execution: TriggerExecution) -> str:
+    """Return the incoming message or command, else the event type, shortened."""
+    event = execution.event_data if isinstance(execution.event_data, dict) else {}
+    text = event.get("text") or event.get("event_type") or "—"
+    return Truncator(str(text)).chars(60)
 
 
 @admin.register(Trigger)
@@ -11,12 +54,179 @@ class TriggerAdmin(admin.ModelAdmin):
     list_filter = ["source", "action_type", "enabled"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["public_id", "created_at", "updated_at"]
+    readonly_fields = ["public_id", "webhook_path", "created_at", "updated_at"]
+
+    @admin.display(description="Webhook path")
+    def webhook_path(self, trigger: Trigger) -> str:
+        return trigger.get_webhook_path() if trigger.pk else "—"
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+    DLQ = "dlq"
+
+    def lookups(self, request, model_admin):
+        return [(self.DLQ, "Dead-letter queue"), *ExecutionStatus.choices]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.DLQ:
+            return queryset.filter(status=ExecutionStatus.FAILED_RETRYABLE)
+        if value in ExecutionStatus.values:
+            return queryset.filter(status=value)
+        return queryset
 
 
 @admin.register(TriggerExecution)
 class TriggerExecutionAdmin(admin.ModelAdmin):
-    list_display = ["id", "trigger", "status", "error_category", "attempts", "duplicate_count", "created_at"]
-    list_filter = ["status", "error_category"]
+    list_display = [
+        "id",
+        "trigger",
+        "status_badge",
+        "error_category",
+        "attempts",
+        "duplicate_count",
+        "recipient",
+        "command",
+        "created_at",
+        "last_replay_at",
+    ]
+    list_filter = [StatusFilter, "error_category", "trigger", "trigger__source"]
     list_select_related = ["trigger"]
     search_fields = ["idempotency_key", "error"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    actions = ["replay_selected"]
+    fields = [
+        "trigger",
+        "status_badge",
+        "error_category",
+        "attempts",
+        "duplicate_count",
+        "idempotency_key",
+        "recipient",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "duration_seconds",
+        "last_replay_at",
+        "replay_chain",
+        "error",
+        "result_summary",
+        "pretty_event",
+    ]
+    readonly_fields = fields
+
+    # --- read-only: executions are records, not documents --------------------------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REPLAY_PERMISSION)
+
+    # --- columns and detail fields -------------------------------------------------------
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, execution: TriggerExecution) -> str:
+        return format_html(
+            '<span class="status-badge" style="background:{};{}">{}</span>',
+            _STATUS_COLOURS[execution.status],
+            _BADGE_STYLE,
+            execution.get_status_display(),
+        )
+
+    @admin.display(description="recipient")
+    def recipient(self, execution: TriggerExecution) -> str:
+        return recipient_preview(execution)
+
+    @admin.display(description="command / message")
+    def command(self, execution: TriggerExecution) -> str:
+        return command_preview(execution)
+
+    @admin.display(description="event (secrets redacted)")
+    def pretty_event(self, execution: TriggerExecution) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(execution.event_data, indent=2, ensure_ascii=False))
+
+    @admin.display(description="replay chain")
+    def replay_chain(self, execution: TriggerExecution) -> str:
+        def link(other: TriggerExecution, label: str) -> tuple:
+            url = reverse("admin:triggers_triggerexecution_change", args=[other.pk])
+            return (label, url, other.pk, other.get_status_display())
+
+        rows = []
+        if execution.replay_of_id:
+            rows.append(link(execution.replay_of, "replays"))
+        rows += [link(newer, "replaced by") for newer in execution.replays.all()]
+        if not rows:
+            return "—"
+        return format_html_join("", '{} <a href="{}">#{}</a> ({})<br>', rows)
+
+    # --- the replay action ---------------------------------------------------------------
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        # Django drops an action the user may not run with a "no action selected"
+        # notice; posting it anyway is an attempt, and gets a plain 403.
+        if request.method == "POST" and request.POST.get("action") == "replay_selected":
+            if not self.has_replay_permission(request):
+                raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(permissions=["replay"], description="Replay selected executions")
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        if not self.has_replay_permission(request):
+            raise PermissionDenied
+        count = queryset.count()
+        if count > settings.REPLAY_BULK_MAX:
+            self.message_user(
+                request,
+                f"{count} executions selected; at most {settings.REPLAY_BULK_MAX} can be replayed at once. "
+                "Narrow the list with the filters (e.g. a trigger or a date) and try again.",
+                messages.ERROR,
+            )
+            return None
+        executions = list(queryset.select_related("trigger").order_by("created_at", "id"))
+        if request.POST.get("post") == "yes":
+            return self._replay_confirmed(request, executions)
+        return self._confirmation_page(request, executions)
+
+    def _confirmation_page(self, request: HttpRequest, executions: list) -> TemplateResponse:
+        rows = [
+            {
+                "execution": execution,
+                "recipient": recipient_preview(execution),
+                "command": command_preview(execution),
+                "refusal": replay.check_replayable(execution),
+            }
+            for execution in executions
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Replay executions?",
+            "opts": self.model._meta,
+            "to_replay": [row for row in rows if row["refusal"] is None],
+            "to_skip": [row for row in rows if row["refusal"] is not None],
+            "queryset": executions,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/triggers/triggerexecution/replay_confirmation.html", context)
+
+    def _replay_confirmed(self, request: HttpRequest, executions: list) -> None:
+        user = request.user.get_username()
+        results = [replay.replay_execution(execution.pk, user=user) for execution in executions]
+        replayed = sum(result.ok for result in results)
+        skipped = Counter(result.refusal.reason.replace("_", " ") for result in results if not result.ok)
+        if replayed:
+            self.message_user(
+                request, f"Replayed {replayed} execution(s); new pending executions were queued."
+            )
+        if skipped:
+            reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+            self.message_user(request, f"Skipped {sum(skipped.values())}: {reasons}.", messages.WARNING)
+        return None

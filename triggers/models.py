@@ -149,9 +149,15 @@ class TriggerExecution(models.Model):
     replay_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
     )
+    # The first execution of this event (None on that first one): the replay
+    # chain, for the per-event rate limit, is one query away.
+    replay_root = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("replay_triggerexecution", "Can replay trigger executions")]
         constraints = [
             # The dedup rule: one live execution per (trigger, key). A replayed
             # execution hands its key over to the execution that replaces it.

@@ -16,6 +16,9 @@ urlpatterns = [
     re_path(r"^(?P<pk>[0-9]{1,18})/?$", trigger_detail, name="trigger-detail"),
     re_path(r"^executions/?$", execution_list, name="execution-list"),
     re_path(r"^executions/(?P<pk>[0-9]{1,18})/?$", execution_detail, name="execution-detail"),
+    re_path(
+        r"^executions/(?P<pk>[0-9]{1,18})/replay/?$", views.ReplayView.as_view(), name="execution-replay"
+    ),
     # Any text is routed here so that a malformed id gets the endpoint's JSON 404.
     re_path(r"^(?P<public_id>[^/]+)/webhook/?$", views.WebhookView.as_view(), name="trigger-webhook"),
 ]

@@ -6,16 +6,18 @@ import uuid
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.decorators import method_decorator
+from django_ratelimit.decorators import ratelimit
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evonexus.logs import log_event
-from triggers import sources
+from triggers import replay, sources
 from triggers.ingest import record_event
 from triggers.models import ErrorCategory, ExecutionStatus, Trigger, TriggerExecution
 from triggers.serializers import ExecutionSerializer, TriggerSerializer
@@ -159,3 +161,53 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             lookup = {"trigger_id": int(trigger)} if by_id else {"trigger__slug": trigger}
             queryset = queryset.filter(**lookup)
         return queryset
+
+
+class CanReplay(BasePermission):
+    """Allow users holding `triggers.replay_triggerexecution` (superusers hold every permission)."""
+
+    message = "Replaying needs the 'Can replay trigger executions' permission."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.user.has_perm("triggers.replay_triggerexecution")
+
+
+_REFUSAL_STATUS = {
+    replay.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    replay.NOT_REPLAYABLE: status.HTTP_409_CONFLICT,
+    replay.TRIGGER_DISABLED: status.HTTP_409_CONFLICT,
+    replay.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
+}
+
+
+def _replay_api_rate(group: str, request) -> str:
+    return settings.REPLAY_API_RATE
+
+
+class ReplayView(APIView):
+    """Replay one failed execution: a new pending execution takes its place."""
+
+    permission_classes = [IsAdminUser, CanReplay]
+
+    @method_decorator(ratelimit(key="user", rate=_replay_api_rate, method="POST", block=False))
+    def post(self, request: Request, pk: str) -> Response:
+        if getattr(request, "limited", False):
+            return Response(
+                {"error": "too_many_requests", "message": f"At most {settings.REPLAY_API_RATE} replays."},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": "60"},
+            )
+        result = replay.replay_execution(int(pk), user=request.user.get_username())
+        if result.ok:
+            return Response(
+                {"status": "ok", "new_execution_id": result.new_execution_id}, status=status.HTTP_202_ACCEPTED
+            )
+        refusal = result.refusal
+        body: dict = {"error": refusal.reason}
+        headers = {}
+        if refusal.current_status:
+            body["current_status"] = refusal.current_status
+        if refusal.retry_after_seconds is not None:
+            body["retry_after_seconds"] = refusal.retry_after_seconds
+            headers["Retry-After"] = str(refusal.retry_after_seconds)
+        return Response(body, status=_REFUSAL_STATUS[refusal.reason], headers=headers)

@@ -1,0 +1,90 @@
+"""An operator replays a dead-lettered execution in a real browser (Playwright + Debian's Chromium)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import ROOT
+from triggers.models import TriggerExecution
+
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "Debian's chromium is needed: apt-get install chromium (.ci/run installs it)"
+    return path
+
+
+@pytest.fixture
+def page(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the
+    # test makes around it are still synchronous and safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield browser.new_page(viewport={"width": 1400, "height": 900})
+        browser.close()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_an_operator_replays_a_dead_lettered_execution_from_the_admin(
+    server, page, django_user_model, make_trigger, make_failed_execution
+):
+    user = django_user_model.objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_triggerexecution", "replay_triggerexecution"])
+    )
+    trigger = make_trigger(
+        name="WhatsApp commands", source="whatsapp", action_type="whatsapp", action_payload={"message": "hi"}
+    )
+    failed = make_failed_execution(
+        trigger,
+        key="3EB0C127D5D1A7F6B4E2",
+        event={"text": "/balance", "sender": "5511977776666@s.whatsapp.net"},
+    )
+
+    page.goto(f"{server.url}/admin/login/?next=/admin/triggers/triggerexecution/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "pw-operator-1")
+    page.click("input[type=submit]")
+    page.get_by_role("link", name="Dead-letter queue").click()
+    page.check(f"input[name=_selected_action][value='{failed.pk}']")
+    page.select_option("select[name=action]", "replay_selected")
+    page.click("button[name=index]")
+
+    confirmation = page.locator("#replay-list")
+    expect(confirmation).to_contain_text("5511977776666@s.whatsapp.net")
+    expect(confirmation).to_contain_text("/balance")
+    expect(confirmation).to_contain_text(failed.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+    assert screenshot(page, "replay-confirmation").stat().st_size > 10_000
+
+    page.get_by_role("button", name="Yes, replay 1").click()
+    expect(page.locator(".messagelist")).to_contain_text("Replayed 1 execution(s)")
+    replacement = TriggerExecution.objects.get(replay_of=failed)
+    page.goto(f"{server.url}/admin/triggers/triggerexecution/?status=pending")
+    expect(page.locator(f"input[name=_selected_action][value='{replacement.pk}']")).to_be_attached()
+    expect(page.locator("#result_list")).to_contain_text("Pending")
+    screenshot(page, "replayed-execution-pending")
+    assert os.path.exists(SCREENSHOTS / "replay-confirmation.png")
