@@ -66,3 +66,17 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if not raw.strip():
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_seconds_list(name: str, default: list[float]) -> list[float]:
+    """Return a comma-separated list of non-negative durations in seconds (at least one)."""
+    items = env_list(name)
+    if not items:
+        return list(default)
+    try:
+        values = [float(item) for item in items]
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be comma-separated seconds, e.g. 60,300") from None
+    if not all(value >= 0 for value in values):  # also rejects NaN
+        raise ImproperlyConfigured(f"{name} must not hold negative durations")
+    return values

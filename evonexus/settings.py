@@ -6,7 +6,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from evonexus.env import env_bool, env_float, env_int, env_list, env_str
+from evonexus.env import env_bool, env_float, env_int, env_list, env_seconds_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -211,3 +211,10 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# Automatic redelivery of transient failures (per trigger, off by default):
+# seconds before the 1st, 2nd, ... redelivery (the last repeats), +/- the jitter.
+AUTO_REDELIVERY_SCHEDULE = env_seconds_list("AUTO_REDELIVERY_SCHEDULE", [60, 300, 1800, 7200])
+AUTO_REDELIVERY_JITTER = env_float("AUTO_REDELIVERY_JITTER", 0.2, minimum=0.0)
+if AUTO_REDELIVERY_JITTER >= 1:
+    raise ImproperlyConfigured("AUTO_REDELIVERY_JITTER must be below 1 (it is a fraction, e.g. 0.2)")

@@ -51,6 +51,9 @@ def test_it_starts_with_the_development_secret_key_in_debug_mode(tmp_path):
         ("DATABASE_URL", "nonsense", "DATABASE_URL is malformed"),
         ("CSRF_TRUSTED_ORIGINS", "hooks.example.com", "need a scheme"),
         ("SCRIPT_TIMEOUT_SECONDS", "nan", "SCRIPT_TIMEOUT_SECONDS must be at least"),
+        ("AUTO_REDELIVERY_SCHEDULE", "60,5m", "AUTO_REDELIVERY_SCHEDULE must be comma-separated seconds"),
+        ("AUTO_REDELIVERY_SCHEDULE", "60,-1", "must not hold negative durations"),
+        ("AUTO_REDELIVERY_JITTER", "1.5", "AUTO_REDELIVERY_JITTER must be below 1"),
     ],
 )
 def test_it_fails_loudly_on_a_malformed_setting(variable, value, message):

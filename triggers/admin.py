@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
@@ -65,14 +66,21 @@ class StatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
     DLQ = "dlq"
+    AWAITING_REDELIVERY = "redelivery"
 
     def lookups(self, request, model_admin):
-        return [(self.DLQ, "Dead-letter queue"), *ExecutionStatus.choices]
+        return [
+            (self.DLQ, "Dead-letter queue"),
+            (self.AWAITING_REDELIVERY, "Awaiting automatic redelivery"),
+            *ExecutionStatus.choices,
+        ]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value == self.DLQ:
-            return queryset.filter(status=ExecutionStatus.FAILED_RETRYABLE)
+            return queryset.dead_letter()
+        if value == self.AWAITING_REDELIVERY:
+            return queryset.awaiting_redelivery()
         if value in ExecutionStatus.values:
             return queryset.filter(status=value)
         return queryset
@@ -111,6 +119,8 @@ class TriggerExecutionAdmin(admin.ModelAdmin):
         "completed_at",
         "duration_seconds",
         "last_replay_at",
+        "redeliveries",
+        "redelivery_at",
         "replay_chain",
         "error",
         "result_summary",
@@ -133,11 +143,14 @@ class TriggerExecutionAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, execution: TriggerExecution) -> str:
+        label = execution.get_status_display()
+        if execution.redelivery_at:
+            label += f" · redelivery {timezone.localtime(execution.redelivery_at):%H:%M:%S}"
         return format_html(
             '<span class="status-badge" style="background:{};{}">{}</span>',
             _STATUS_COLOURS[execution.status],
             _BADGE_STYLE,
-            execution.get_status_display(),
+            label,
         )
 
     @admin.display(description="recipient")

@@ -1,29 +1,40 @@
-"""Run one execution: claim it, run its trigger's action, record the outcome."""
+"""Run one execution: claim it, run its trigger's action, record the outcome, schedule a redelivery.
+
+`run_execution` is the background task (Django's Tasks API); everything that
+queues an execution goes through `enqueue_execution`.
+"""
 
 import logging
 import time
+from datetime import datetime
 
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
+from django_tasks import task
 
 from evonexus.logs import log_event
 from triggers import messaging
 from triggers.actions import run_script
 from triggers.models import ActionType, ErrorCategory, ExecutionStatus, TriggerExecution
 from triggers.outcomes import ActionOutcome
+from triggers.redelivery import next_redelivery_at
 
 logger = logging.getLogger("evonexus.executor")
 
 
 def claim_execution(execution_id: int) -> bool:
-    """Return whether this worker won `pending → running` for the execution.
+    """Return whether this worker won the execution: `pending` (or a scheduled redelivery) → `running`.
 
     The conditional UPDATE is the lock: of any number of workers holding the
     same task, exactly one sees a row count of 1. `False` also covers an
-    execution that no longer exists.
+    execution that no longer exists, and a redelivery cancelled by a replay.
     """
-    claimed = TriggerExecution.objects.filter(pk=execution_id, status=ExecutionStatus.PENDING).update(
-        status=ExecutionStatus.RUNNING, started_at=timezone.now()
+    runnable = Q(status=ExecutionStatus.PENDING) | Q(
+        status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=False
+    )
+    claimed = TriggerExecution.objects.filter(runnable, pk=execution_id).update(
+        status=ExecutionStatus.RUNNING, started_at=timezone.now(), redelivery_at=None
     )
     return claimed == 1
 
@@ -62,15 +73,25 @@ def execute(execution_id: int) -> str | None:
     execution = TriggerExecution.objects.select_related("trigger").get(pk=execution_id)
     started = time.monotonic()
     outcome = run_action(execution)
-    TriggerExecution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
-        status=outcome.status,
-        error_category=outcome.category,
-        attempts=F("attempts") + outcome.attempts,
-        result_summary=outcome.summary,
-        error=outcome.error,
-        completed_at=timezone.now(),
-        duration_seconds=round(time.monotonic() - started, 3),
-    )
+    now = timezone.now()
+    redelivery_at = None
+    if outcome.status == ExecutionStatus.FAILED_RETRYABLE:
+        redelivery_at = next_redelivery_at(execution.redeliveries, execution.trigger.auto_redeliveries, now)
+    with transaction.atomic():
+        TriggerExecution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
+            status=outcome.status,
+            error_category=outcome.category,
+            attempts=F("attempts") + outcome.attempts,
+            result_summary=outcome.summary,
+            error=outcome.error,
+            completed_at=now,
+            duration_seconds=round(time.monotonic() - started, 3),
+            redelivery_at=redelivery_at,
+            redeliveries=F("redeliveries") + (redelivery_at is not None),
+        )
+        if redelivery_at is not None:
+            # Not the dead-letter queue yet: the same execution runs again then.
+            enqueue_execution(execution_id, run_after=redelivery_at)
     log_event(
         logger,
         "execution_finished",
@@ -80,5 +101,23 @@ def execute(execution_id: int) -> str | None:
         status=outcome.status,
         category=outcome.category,
         attempts=outcome.attempts,
+        redelivery_at=redelivery_at,
     )
     return outcome.status
+
+
+@task()
+def run_execution(execution_id: int) -> str | None:
+    """Return the final status of the execution after running it (see `execute`)."""
+    return execute(execution_id)
+
+
+def enqueue_execution(execution_id: int, *, run_after: datetime | None = None) -> None:
+    """Queue the execution's task, to run now or at `run_after`.
+
+    Call it inside the transaction that creates or updates the row: with the
+    database backend the task commits (or rolls back) together with it, so an
+    accepted event always has its task.
+    """
+    task_ = run_execution.using(run_after=run_after) if run_after else run_execution
+    task_.enqueue(execution_id)

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from triggers.executor import enqueue_execution
 from triggers.models import (
     IDEMPOTENCY_CONSTRAINT,
     ExecutionStatus,
     Trigger,
     TriggerExecution,
 )
-from triggers.tasks import enqueue_execution
 
 
 @dataclass(frozen=True)

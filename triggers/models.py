@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -90,6 +91,12 @@ class Trigger(models.Model):
         help_text="WhatsApp number or JID to send to; empty: the event's sender.",
     )
     secret = models.CharField(max_length=255, default=generate_secret)
+    auto_redeliveries = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(10)],
+        help_text="How many times a transient failure is retried automatically (on the "
+        "AUTO_REDELIVERY_SCHEDULE) before it lands in the dead-letter queue.",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -128,6 +135,16 @@ class ErrorCategory(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+class ExecutionQuerySet(models.QuerySet):
+    def dead_letter(self) -> "ExecutionQuerySet":
+        """Return the dead-letter queue: transient failures with no automatic redelivery ahead."""
+        return self.filter(status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=True)
+
+    def awaiting_redelivery(self) -> "ExecutionQuerySet":
+        """Return transient failures that will be tried again automatically."""
+        return self.filter(status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=False)
+
+
 class TriggerExecution(models.Model):
     trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="executions")
     event_data = models.JSONField(default=dict)
@@ -146,6 +163,9 @@ class TriggerExecution(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.FloatField(null=True, blank=True)
     last_replay_at = models.DateTimeField(null=True, blank=True)
+    redeliveries = models.PositiveSmallIntegerField(default=0)
+    # Set while an automatic redelivery is scheduled; cleared when it starts or is cancelled.
+    redelivery_at = models.DateTimeField(null=True, blank=True)
     replay_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
     )
@@ -154,6 +174,8 @@ class TriggerExecution(models.Model):
     replay_root = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
+
+    objects = ExecutionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -17,8 +17,8 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from evonexus.logs import log_event
+from triggers.executor import enqueue_execution
 from triggers.models import ExecutionStatus, TriggerExecution
-from triggers.tasks import enqueue_execution
 
 logger = logging.getLogger("evonexus.replay")
 
@@ -106,8 +106,10 @@ def replay_execution(execution_id: int, *, user: str = "-", now: datetime | None
     if refusal := check_replayable(execution, now=now):
         return ReplayResult(execution_id, refusal=refusal)
     with transaction.atomic():
+        # Clearing redelivery_at cancels a scheduled automatic redelivery: its task
+        # will find nothing to claim.
         won = TriggerExecution.objects.filter(pk=execution_id, status__in=REPLAYABLE).update(
-            status=ExecutionStatus.REPLAYED, last_replay_at=now
+            status=ExecutionStatus.REPLAYED, last_replay_at=now, redelivery_at=None
         )
         if won != 1:
             # Another operator replayed it between our check and this UPDATE.
@@ -135,8 +137,8 @@ def replay_execution(execution_id: int, *, user: str = "-", now: datetime | None
 
 
 def dead_letter_queue(*, trigger_slug: str | None = None, since: datetime | None = None):
-    """Return the executions waiting in the dead-letter queue (`failed_retryable`), oldest first."""
-    queryset = TriggerExecution.objects.filter(status=ExecutionStatus.FAILED_RETRYABLE)
+    """Return the executions waiting in the dead-letter queue, oldest first."""
+    queryset = TriggerExecution.objects.dead_letter()
     if trigger_slug:
         queryset = queryset.filter(trigger__slug=trigger_slug)
     if since:

@@ -34,6 +34,7 @@ class TriggerSerializer(serializers.ModelSerializer):
             "action_payload",
             "recipient",
             "secret",
+            "auto_redeliveries",
             "enabled",
             "webhook_url",
             "created_at",
@@ -82,6 +83,8 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "completed_at",
             "duration_seconds",
             "last_replay_at",
+            "redeliveries",
+            "redelivery_at",
             "replay_of",
         ]
         read_only_fields = fields
