@@ -218,3 +218,7 @@ AUTO_REDELIVERY_SCHEDULE = env_seconds_list("AUTO_REDELIVERY_SCHEDULE", [60, 300
 AUTO_REDELIVERY_JITTER = env_float("AUTO_REDELIVERY_JITTER", 0.2, minimum=0.0)
 if AUTO_REDELIVERY_JITTER >= 1:
     raise ImproperlyConfigured("AUTO_REDELIVERY_JITTER must be below 1 (it is a fraction, e.g. 0.2)")
+
+# WhatsApp numbers that send too much too fast risk a ban: above this many sends
+# in 24 hours the stats raise the watermark (warning logged once per flip).
+WHATSAPP_DAILY_WATERMARK = env_int("WHATSAPP_DAILY_WATERMARK", 50, minimum=1)

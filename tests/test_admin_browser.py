@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import ROOT
@@ -40,6 +41,9 @@ def page(monkeypatch):
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         yield browser.new_page(viewport={"width": 1400, "height": 900})
         browser.close()
+        # While Playwright's loop runs, Django hands this thread a context-local
+        # connection; close it, or the test database cannot be dropped afterwards.
+        connections.close_all()
 
 
 def screenshot(page, name: str) -> Path:
@@ -88,3 +92,20 @@ def test_an_operator_replays_a_dead_lettered_execution_from_the_admin(
     expect(page.locator("#result_list")).to_contain_text("Pending")
     screenshot(page, "replayed-execution-pending")
     assert os.path.exists(SCREENSHOTS / "replay-confirmation.png")
+
+
+def test_the_stats_page_shows_the_watermark_badge(server, page, django_user_model, make_trigger):
+    django_user_model.objects.create_superuser("admin", password="pw-admin-1")
+    trigger = make_trigger()
+    TriggerExecution.objects.bulk_create(
+        TriggerExecution(trigger=trigger, status="completed", whatsapp_attempts=1) for _ in range(51)
+    )
+
+    page.goto(f"{server.url}/admin/login/?next=/admin/triggers/executionstats/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw-admin-1")
+    page.click("input[type=submit]")
+
+    expect(page.locator(".watermark-hit")).to_contain_text("watermark hit (51/50 today)")
+    expect(page.locator("#execution-stats")).to_contain_text("WhatsApp sends")
+    screenshot(page, "execution-stats-watermark-hit")

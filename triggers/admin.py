@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from triggers import replay
+from triggers import replay, stats
 from triggers.messaging import resolve_recipient
-from triggers.models import ActionType, ExecutionStatus, Trigger, TriggerExecution
+from triggers.models import ActionType, ExecutionStats, ExecutionStatus, Trigger, TriggerExecution
 
 REPLAY_PERMISSION = "triggers.replay_triggerexecution"
 
@@ -187,6 +187,7 @@ class TriggerExecutionAdmin(admin.ModelAdmin):
         if request.method == "POST" and request.POST.get("action") == "replay_selected":
             if not self.has_replay_permission(request):
                 raise PermissionDenied
+        extra_context = {**(extra_context or {}), "watermark": stats.check_watermark()}
         return super().changelist_view(request, extra_context)
 
     @admin.action(permissions=["replay"], description="Replay selected executions")
@@ -243,3 +244,43 @@ class TriggerExecutionAdmin(admin.ModelAdmin):
             reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
             self.message_user(request, f"Skipped {sum(skipped.values())}: {reasons}.", messages.WARNING)
         return None
+
+
+@admin.register(ExecutionStats)
+class ExecutionStatsAdmin(admin.ModelAdmin):
+    """The "Execution stats" page: the numbers for 1, 7 and 30 days, and the watermark."""
+
+    WINDOWS = (1, 7, 30)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("triggers.view_triggerexecution")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        windows = [stats.compute_stats(days) for days in self.WINDOWS]
+        executions_url = reverse("admin:triggers_triggerexecution_changelist")
+        status_rows = [
+            (label, f"{executions_url}?status={value}", [window["by_status"][value] for window in windows])
+            for value, label in ExecutionStatus.choices
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Execution stats",
+            "opts": self.model._meta,
+            "windows": windows,
+            "status_rows": status_rows,
+            "dlq_url": f"{executions_url}?status={StatusFilter.DLQ}",
+            "watermark": stats.check_watermark(),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/triggers/executionstats/stats.html", context)

@@ -16,7 +16,7 @@ from django_tasks import task
 from evonexus.logs import log_event
 from triggers import messaging
 from triggers.actions import run_script
-from triggers.models import ActionType, ErrorCategory, ExecutionStatus, TriggerExecution
+from triggers.models import ActionType, ErrorCategory, ExecutionEvent, ExecutionStatus, TriggerExecution
 from triggers.outcomes import ActionOutcome
 from triggers.redelivery import next_redelivery_at
 
@@ -82,16 +82,20 @@ def execute(execution_id: int) -> str | None:
             status=outcome.status,
             error_category=outcome.category,
             attempts=F("attempts") + outcome.attempts,
+            whatsapp_attempts=F("whatsapp_attempts") + outcome.whatsapp_attempts,
             result_summary=outcome.summary,
             error=outcome.error,
             completed_at=now,
             duration_seconds=round(time.monotonic() - started, 3),
             redelivery_at=redelivery_at,
-            redeliveries=F("redeliveries") + (redelivery_at is not None),
+            redeliveries=F("redeliveries") + int(redelivery_at is not None),
         )
         if redelivery_at is not None:
             # Not the dead-letter queue yet: the same execution runs again then.
             enqueue_execution(execution_id, run_after=redelivery_at)
+            ExecutionEvent.objects.create(
+                execution_id=execution_id, kind=ExecutionEvent.Kind.REDELIVERY, at=redelivery_at
+            )
     log_event(
         logger,
         "execution_finished",

@@ -4,10 +4,12 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from triggers.executor import enqueue_execution
 from triggers.models import (
     IDEMPOTENCY_CONSTRAINT,
+    ExecutionEvent,
     ExecutionStatus,
     Trigger,
     TriggerExecution,
@@ -43,8 +45,16 @@ def find_key_holder(trigger_id: int, key: str) -> int | None:
 
 
 def count_duplicate(execution_id: int) -> None:
-    """Count one absorbed duplicate delivery against the execution holding the key."""
-    TriggerExecution.objects.filter(pk=execution_id).update(duplicate_count=F("duplicate_count") + 1)
+    """Count one absorbed duplicate delivery against the execution holding the key.
+
+    The count on the execution is for display; the event row says when it
+    arrived, so stats over a time window are exact.
+    """
+    with transaction.atomic():
+        TriggerExecution.objects.filter(pk=execution_id).update(duplicate_count=F("duplicate_count") + 1)
+        ExecutionEvent.objects.create(
+            execution_id=execution_id, kind=ExecutionEvent.Kind.DUPLICATE, at=timezone.now()
+        )
 
 
 def record_event(trigger: Trigger, event_data: dict, key: str | None) -> Recorded:

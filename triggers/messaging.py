@@ -1,5 +1,7 @@
 """WhatsApp messages from events: the template, the recipient, and the send's outcome."""
 
+import dataclasses
+
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, TemplateSyntaxError
 
@@ -67,10 +69,18 @@ def send_message(text: str, recipient: str, *, message_seed: str) -> ActionOutco
     result = client.send_text(recipient, text, message_id=gateway.derive_message_id(message_seed))
     if result.ok:
         summary = f"sent WhatsApp message {result.message_id} to {recipient}"
-        return ActionOutcome.completed(summary, attempts=result.attempts)
+        return ActionOutcome(
+            ExecutionStatus.COMPLETED, None, summary, "", result.attempts, whatsapp_attempts=result.attempts
+        )
     status = ExecutionStatus.FAILED if result.category == PERMANENT else ExecutionStatus.FAILED_RETRYABLE
     error = f"WhatsApp send failed after {result.attempts} attempt(s): {result.error}"
-    return ActionOutcome(status, ErrorCategory(result.category), error=error, attempts=result.attempts)
+    return ActionOutcome(
+        status,
+        ErrorCategory(result.category),
+        error=error,
+        attempts=result.attempts,
+        whatsapp_attempts=result.attempts,
+    )
 
 
 def _message_seed(execution_id: int) -> str:
@@ -112,4 +122,4 @@ def reply_with_output(
         return ActionOutcome.permanent("no recipient for the reply: the event carries no sender", output)
     sent = send_message(text, recipient, message_seed=_message_seed(execution_id) + ":reply")
     summary = f"{output.rstrip()}\n---\n{sent.summary}" if sent.summary else output
-    return ActionOutcome(sent.status, sent.category, summary, sent.error, sent.attempts)
+    return dataclasses.replace(sent, summary=summary)

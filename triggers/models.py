@@ -155,6 +155,9 @@ class TriggerExecution(models.Model):
         max_length=20, choices=ErrorCategory.choices, null=True, blank=True
     )
     attempts = models.PositiveIntegerField(default=0)
+    # Calls made to the WhatsApp gateway (0: it was never contacted); stats and the
+    # volume watermark count these.
+    whatsapp_attempts = models.PositiveIntegerField(default=0)
     duplicate_count = models.PositiveIntegerField(default=0)
     result_summary = models.TextField(blank=True, default="")
     error = models.TextField(blank=True, default="")
@@ -197,3 +200,41 @@ class TriggerExecution(models.Model):
 
     def __str__(self) -> str:
         return f"Execution {self.pk} of {self.trigger_id} ({self.status})"
+
+
+class ExecutionEvent(models.Model):
+    """Something that happened to an execution without creating one: for exact stats by time."""
+
+    class Kind(models.TextChoices):
+        DUPLICATE = "duplicate", "Duplicate delivery absorbed"
+        REDELIVERY = "redelivery", "Automatic redelivery scheduled"
+
+    execution = models.ForeignKey(TriggerExecution, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "at"], name="triggers_event_kind_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for execution {self.execution_id} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class WatermarkState(models.Model):
+    """The last known state of the WhatsApp volume watermark (one row), so every process
+    sees a flip once."""
+
+    hit = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return "watermark hit" if self.hit else "below watermark"
+
+
+class ExecutionStats(TriggerExecution):
+    """The executions, seen as numbers: the admin's "Execution stats" page."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "execution stats"
+        verbose_name_plural = "execution stats"

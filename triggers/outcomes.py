@@ -14,6 +14,7 @@ class ActionOutcome:
     summary: str = ""
     error: str = ""
     attempts: int = 1
+    whatsapp_attempts: int = 0
 
     @classmethod
     def completed(cls, summary: str = "", attempts: int = 1) -> "ActionOutcome":

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evonexus.logs import log_event
-from triggers import replay, sources
+from triggers import replay, sources, stats
 from triggers.ingest import record_event
 from triggers.models import ErrorCategory, ExecutionStatus, Trigger, TriggerExecution
 from triggers.serializers import ExecutionSerializer, TriggerSerializer
@@ -138,7 +138,7 @@ class TriggerViewSet(viewsets.ModelViewSet):
 def _choice_param(request: Request, name: str, choices: list[str]) -> str | None:
     value = request.query_params.get(name)
     if value is not None and value not in choices:
-        raise ValidationError({name: f"Must be one of: {', '.join(choices)}."})
+        raise ValidationError({name: [f"Must be one of: {', '.join(choices)}."]})
     return value
 
 
@@ -211,3 +211,17 @@ class ReplayView(APIView):
             body["retry_after_seconds"] = refusal.retry_after_seconds
             headers["Retry-After"] = str(refusal.retry_after_seconds)
         return Response(body, status=_REFUSAL_STATUS[refusal.reason], headers=headers)
+
+
+class StatsView(APIView):
+    """Return the operational stats over `?days=N` (1-30, default 1; out of range is clamped)."""
+
+    def get(self, request: Request) -> Response:
+        raw = request.query_params.get("days", "1").strip()
+        try:
+            days = int(raw)
+        except ValueError:
+            raise ValidationError(
+                {"days": [f"Must be an integer number of days (1-30), not {raw[:20]!r}."]}
+            ) from None
+        return Response(stats.compute_stats(days))
