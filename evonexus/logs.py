@@ -3,6 +3,9 @@
 import logging
 from typing import Any
 
+# logging refuses extra fields that shadow a LogRecord attribute; such fields are renamed.
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
 
 def _format_value(value: Any) -> str:
     text = "-" if value is None else str(value)
@@ -19,6 +22,7 @@ def format_event(evt: str, **fields: Any) -> str:
 
 
 def log_event(logger: logging.Logger, evt: str, *, level: int = logging.INFO, **fields: Any) -> None:
-    """Log one structured event line; the fields also travel as `record.fields`."""
+    """Log one structured event line; the fields also travel as record attributes (for JSON logs)."""
     if logger.isEnabledFor(level):
-        logger.log(level, format_event(evt, **fields), extra={"evt": evt, "fields": fields})
+        extra = {(f"field_{k}" if k in _RECORD_ATTRIBUTES else k): v for k, v in fields.items()}
+        logger.log(level, format_event(evt, **fields), extra={"evt": evt, **extra})

@@ -161,14 +161,23 @@ SCRIPT_TIMEOUT_SECONDS = env_float("SCRIPT_TIMEOUT_SECONDS", 660.0, minimum=0.1)
 SCRIPT_OUTPUT_MAX_CHARS = env_int("SCRIPT_OUTPUT_MAX_CHARS", 10_000, minimum=100)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT", "keyvalue")
+if LOG_FORMAT not in ("keyvalue", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be keyvalue or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "keyvalue": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # One JSON object per line; an evt line's fields become top-level keys.
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "keyvalue"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
@@ -222,3 +231,6 @@ if AUTO_REDELIVERY_JITTER >= 1:
 # WhatsApp numbers that send too much too fast risk a ban: above this many sends
 # in 24 hours the stats raise the watermark (warning logged once per flip).
 WHATSAPP_DAILY_WATERMARK = env_int("WHATSAPP_DAILY_WATERMARK", 50, minimum=1)
+
+# /metrics answers a bearer of this token (or a staff session); empty: staff only.
+METRICS_TOKEN = env_str("METRICS_TOKEN")

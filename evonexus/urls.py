@@ -8,4 +8,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/triggers/", include("triggers.urls")),
+    path("", include("triggers.ops_urls")),
 ]

@@ -202,6 +202,8 @@ class ServerProcess:
             "-m",
             "gunicorn",
             "evonexus.wsgi",
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{self.port}",
             "--workers",

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from evonexus.logs import log_event
 from triggers import replay, sources, stats
 from triggers.ingest import record_event
+from triggers.metrics import WEBHOOK_SECONDS, WEBHOOKS
 from triggers.models import ErrorCategory, ExecutionStatus, Trigger, TriggerExecution
 from triggers.serializers import ExecutionSerializer, TriggerSerializer
 
@@ -41,6 +42,7 @@ class WebhookView(APIView):
     renderer_classes = [JSONRenderer]
 
     def post(self, request: Request, public_id: str) -> Response:
+        self.started = time.perf_counter()
         trigger = self._get_trigger(public_id)
         if trigger is None:
             return self._reject(None, 404, "not_found", "No trigger with this webhook URL.")
@@ -102,6 +104,8 @@ class WebhookView(APIView):
             return None
 
     def _log(self, evt: str, trigger: Trigger | None, outcome: str, **fields) -> None:
+        WEBHOOKS.labels(trigger.source if trigger else "unknown", outcome).inc()
+        WEBHOOK_SECONDS.observe(time.perf_counter() - self.started)
         log_event(
             logger,
             evt,

@@ -16,12 +16,17 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from prometheus_client import Counter
 
 from evonexus.logs import log_event
 from whatsapp.classify import PERMANENT, RETRYABLE, classify_exception, classify_response
 from whatsapp.retry import RetryPolicy
 
 logger = logging.getLogger("evonexus.whatsapp")
+
+SEND_ATTEMPTS = Counter(
+    "evonexus_whatsapp_send_attempts", "Calls to the gateway's /send routes, by outcome.", ["outcome"]
+)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 _JID = re.compile(r"^[0-9A-Za-z._:-]+@(s\.whatsapp\.net|g\.us|lid|broadcast|newsletter)$")
@@ -139,8 +144,12 @@ class EvolutionClient:
                 method, self.base_url + path, json=body, headers={"apikey": key}, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            return GatewayResult(False, None, classify_exception(exc), error=f"{type(exc).__name__}: {exc}")
-        return _result_from_response(response)
+            result = GatewayResult(False, None, classify_exception(exc), error=f"{type(exc).__name__}: {exc}")
+        else:
+            result = _result_from_response(response)
+        if path.startswith("/send/"):
+            SEND_ATTEMPTS.labels("ok" if result.ok else result.category).inc()
+        return result
 
     def call(self, method: str, path: str, body: dict | None = None, *, admin: bool = False) -> GatewayResult:
         """Return the result of one gateway call, retried as the policy allows.

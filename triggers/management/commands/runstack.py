@@ -1,9 +1,11 @@
 """Run the whole stack on one machine: web server, task worker and, by default, the sandbox."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from django.conf import settings
@@ -33,6 +35,10 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         manage = [sys.executable, "manage.py"]
         env = dict(os.environ)
+        # One metrics directory for all the processes below, so /metrics counts the
+        # worker's WhatsApp sends too; fresh each run, as prometheus-client requires.
+        metrics_dir = tempfile.mkdtemp(prefix="evonexus-metrics-")
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
         commands = []
         if not no_sandbox and not settings.EVOLUTION_GO_URL:
             sandbox_url = f"http://127.0.0.1:{sandbox_port}"
@@ -63,7 +69,10 @@ class Command(BaseCommand):
             self.stdout.write("The demo trigger only runs against the sandbox: it is disabled now.")
         commands.append([*manage, "runserver", addr, "--noreload"])
         commands += [[*manage, "db_worker", "--no-reload", "--interval", "0.2"]] * max(workers, 1)
-        self._supervise([subprocess.Popen(command, env=env) for command in commands], addr)
+        try:
+            self._supervise([subprocess.Popen(command, env=env) for command in commands], addr)
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
     def _supervise(self, children: list[subprocess.Popen], addr: str) -> None:
         self.stdout.write(f"evonexus is up: http://{addr}/admin/ (Ctrl+C stops everything)")

@@ -1,0 +1,59 @@
+"""Every evt= line is key=value by default, or one JSON object per line with LOG_FORMAT=json."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT, process_env
+
+EMIT = (
+    "import django, logging; django.setup(); from evonexus.logs import log_event; "
+    "log_event(logging.getLogger('evonexus.webhook'), 'trigger_webhook', trigger_id=7, "
+    "outcome='accepted', reason='two words', name='shadows a LogRecord attribute')"
+)
+
+
+def emitted(**env: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", EMIT],
+        cwd=ROOT,
+        env=process_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stderr.strip()
+
+
+def test_the_default_is_key_value():
+    line = emitted()
+
+    assert line.endswith(
+        'INFO evonexus.webhook evt=trigger_webhook trigger_id=7 outcome=accepted reason="two words" '
+        'name="shadows a LogRecord attribute"'
+    )
+
+
+def test_log_format_json_writes_one_object_per_line_with_the_fields_on_top():
+    record = json.loads(emitted(LOG_FORMAT="json"))
+
+    assert record["evt"] == "trigger_webhook"
+    assert (record["trigger_id"], record["outcome"], record["reason"]) == (7, "accepted", "two words")
+    assert record["field_name"] == "shadows a LogRecord attribute"
+    assert (record["level"], record["logger"]) == ("INFO", "evonexus.webhook")
+    assert "time" in record
+
+
+def test_an_unknown_log_format_fails_loudly():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=process_env(LOG_FORMAT="xml"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "LOG_FORMAT must be keyvalue or json" in result.stderr

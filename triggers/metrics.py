@@ -1,0 +1,70 @@
+"""Prometheus metrics at /metrics.
+
+Counters live in each process; with `PROMETHEUS_MULTIPROC_DIR` set (gunicorn
+with several workers, plus db_workers on the same machine) every process
+writes them there and a scrape sums them. Executions by status and the DLQ
+size are read from the database at scrape time, so they agree everywhere.
+"""
+
+import hmac
+import os
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from triggers.models import ExecutionStatus, TriggerExecution
+
+WEBHOOKS = Counter(
+    "evonexus_webhooks", "Webhook requests by trigger source and outcome.", ["source", "outcome"]
+)
+WEBHOOK_SECONDS = Histogram("evonexus_webhook_seconds", "Time to answer a webhook request.")
+
+
+class DatabaseCollector:
+    """Numbers that are states, read from the rows at scrape time."""
+
+    def collect(self):
+        by_status = GaugeMetricFamily(
+            "evonexus_executions_total", "Executions by current status.", labels=["status"]
+        )
+        counts = dict(TriggerExecution.objects.values_list("status").annotate(n=Count("id")))
+        for status in ExecutionStatus.values:
+            by_status.add_metric([status], counts.get(status, 0))
+        yield by_status
+        yield GaugeMetricFamily(
+            "evonexus_dlq_size",
+            "Executions waiting in the dead-letter queue.",
+            value=TriggerExecution.objects.dead_letter().count(),
+        )
+
+
+def _allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and given and hmac.compare_digest(given.encode(), token.encode()):
+        return True
+    return request.user.is_authenticated and request.user.is_staff
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Return the metrics in Prometheus' text format, for `METRICS_TOKEN` bearers or staff."""
+    if not _allowed(request):
+        response = HttpResponse(
+            "Send Authorization: Bearer <METRICS_TOKEN>, or log in as staff.\n", status=401
+        )
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    database = CollectorRegistry()
+    database.register(DatabaseCollector())
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        processes = CollectorRegistry()
+        MultiProcessCollector(processes)
+        output = generate_latest(processes)
+    else:
+        output = generate_latest(REGISTRY)
+    return HttpResponse(output + generate_latest(database), content_type=CONTENT_TYPE_LATEST)
