@@ -14,7 +14,7 @@ run:
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runstack
 
 test:
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_tasks",
     "django_tasks_db",
+    "django_rq",
+    "django_tasks_rq",
     "triggers",
     "whatsapp",
 ]
@@ -122,12 +124,18 @@ if WHITENOISE_USE_FINDERS:
     # Files come from the apps then; a missing STATIC_ROOT is expected, not a mistake.
     warnings.filterwarnings("ignore", message="No directory at: ")
 
-# Background tasks: the database queue is the embedded default.
-TASKS = {
-    "default": {
-        "BACKEND": "django_tasks_db.DatabaseBackend",
-    }
-}
+# Background tasks: the database queue is the embedded default; TASKS_BACKEND=rq
+# moves them to Redis (REDIS_URL), run by `manage.py rqworker`.
+TASKS_BACKEND = env_str("TASKS_BACKEND", "database")
+RQ_QUEUES = {"default": {"URL": env_str("REDIS_URL", "redis://127.0.0.1:6379/0")}}
+if TASKS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASKS_BACKEND == "rq":
+    if not env_str("REDIS_URL"):
+        raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL, e.g. redis://127.0.0.1:6379/0")
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+else:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be database or rq, not {TASKS_BACKEND!r}")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -234,3 +242,9 @@ WHATSAPP_DAILY_WATERMARK = env_int("WHATSAPP_DAILY_WATERMARK", 50, minimum=1)
 
 # /metrics answers a bearer of this token (or a staff session); empty: staff only.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+
+# Crash safety (manage.py reap_executions): a running execution older than the
+# lease lost its worker; a pending one older than the requeue age may have lost
+# its task (possible with Redis, where the task is queued after the commit).
+EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 900, minimum=1)
+PENDING_REQUEUE_SECONDS = env_int("PENDING_REQUEUE_SECONDS", 300, minimum=1)

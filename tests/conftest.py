@@ -5,17 +5,21 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import django_rq
 import pytest
 import requests
+from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.db import connection
+from django_tasks_db.models import DBTaskResult
 from rest_framework.test import APIClient
 
 from triggers.ingest import record_event
@@ -133,8 +137,17 @@ def make_failed_execution(make_trigger):
 
 @pytest.fixture(autouse=True)
 def clear_cache():
-    """Start each test with empty rate-limit counters."""
+    """Start each test with empty rate-limit counters (and, on RQ, an empty queue)."""
     cache.clear()
+    if settings.TASKS_BACKEND == "rq":
+        django_rq.get_queue("default").empty()
+
+
+def queued_execution_ids() -> list[int]:
+    """Return the execution id of every queued task, whichever backend holds them."""
+    if settings.TASKS_BACKEND == "rq":
+        return [job.args[0] for job in django_rq.get_queue("default").get_jobs()]
+    return [task.args_kwargs["args"][0] for task in DBTaskResult.objects.all()]
 
 
 @pytest.fixture
@@ -221,11 +234,17 @@ class ServerProcess:
             env=process_env(**env),
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # so kill() reaches the master and every worker
         )
         self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
         wait_until_serving(f"{self.url}/api/triggers/none/webhook", self.process, self.log_path)
+
+    def kill(self) -> None:
+        """SIGKILL the master and its workers at once: a crash, not a shutdown."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         self.process.terminate()
@@ -277,6 +296,11 @@ class Sandbox:
             "EVOLUTION_GO_KEY": SANDBOX_GLOBAL_KEY,
         }
 
+    def kill(self) -> None:
+        """SIGKILL the master and its workers at once: a crash, not a shutdown."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -310,12 +334,21 @@ def sleeps(monkeypatch):
     return asked
 
 
-def run_db_worker(scripts_dir: Path | None = None, timeout: float = 120, **env: str) -> str:
-    """Run `manage.py db_worker --batch` (all queued tasks, then exit); return its output."""
+def worker_command(*, burst: bool = True) -> list[str]:
+    """Return the command of a task worker for the configured backend (db_worker or rqworker)."""
+    if os.environ.get("TASKS_BACKEND") == "rq":
+        command = ["rqworker", "default", "--job-class", "django_tasks_rq.Job", "--with-scheduler"]
+        return [sys.executable, "manage.py", *command, *(["--burst"] if burst else [])]
+    command = ["db_worker", "--no-startup-delay", "--no-reload", "--interval", "0.1"]
+    return [sys.executable, "manage.py", *command, *(["--batch"] if burst else [])]
+
+
+def run_worker(scripts_dir: Path | None = None, timeout: float = 120, **env: str) -> str:
+    """Run a task worker until the queue is empty (db_worker --batch, or rqworker --burst)."""
     if scripts_dir is not None:
         env["SCRIPTS_DIR"] = str(scripts_dir)
     result = subprocess.run(
-        [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay", "--no-reload"],
+        worker_command(),
         cwd=ROOT,
         env=process_env(**env),
         capture_output=True,

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from tests.conftest import run_db_worker, write_script
+from tests.conftest import run_worker, write_script
 from triggers import executor
 from triggers.ingest import record_event
 from triggers.models import TriggerExecution
@@ -23,7 +23,7 @@ def test_with_two_redeliveries_a_transient_failure_is_tried_three_times_then_lan
     execution_id = record_event(trigger, {}, "evt-1").execution_id
 
     # A zero schedule makes each redelivery due at once; the real one is 60 s, 5 min, ...
-    run_db_worker(scripts_dir, AUTO_REDELIVERY_SCHEDULE="0")
+    run_worker(scripts_dir, AUTO_REDELIVERY_SCHEDULE="0")
 
     assert tries.read_text() == "try\n" * 3
     execution = TriggerExecution.objects.get(pk=execution_id)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_db_worker, write_script
+from tests.conftest import run_worker, write_script
 from triggers import executor
 from triggers.ingest import record_event
 from triggers.models import TriggerExecution
@@ -26,7 +26,7 @@ def test_a_script_ends_with_its_status_and_category_through_a_real_db_worker(
     write_script(scripts_dir, "record.sh", script_body)
     execution_id = record_event(make_trigger(), {"data": {"n": 1}}, None).execution_id
 
-    run_db_worker(scripts_dir, SCRIPT_TIMEOUT_SECONDS="1")
+    run_worker(scripts_dir, SCRIPT_TIMEOUT_SECONDS="1")
 
     execution = TriggerExecution.objects.get(pk=execution_id)
     assert (execution.status, execution.error_category) == (status, category)
@@ -42,7 +42,7 @@ def test_a_script_reads_the_event_on_stdin_and_its_output_is_kept(
     event = {"source": "custom", "data": {"order": 7}}
     execution_id = record_event(make_trigger(), event, None).execution_id
 
-    run_db_worker(scripts_dir)
+    run_worker(scripts_dir)
 
     execution = TriggerExecution.objects.get(pk=execution_id)
     assert json.loads(execution.result_summary) == event

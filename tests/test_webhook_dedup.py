@@ -7,7 +7,7 @@ import pytest
 import requests
 from django.db import IntegrityError, transaction
 
-from tests.conftest import run_db_worker, sign, webhook_path, write_script
+from tests.conftest import queued_execution_ids, run_worker, sign, webhook_path, write_script
 from triggers import ingest
 from triggers.models import TriggerExecution
 
@@ -41,15 +41,15 @@ def test_it_answers_a_duplicate_with_200_and_counts_it(make_trigger, post_event)
     assert TriggerExecution.objects.get().duplicate_count == 1
 
 
-def test_it_enqueues_one_task_per_accepted_event_and_none_for_duplicates(make_trigger, post_event):
-    from django_tasks_db.models import DBTaskResult
-
+def test_it_enqueues_one_task_per_accepted_event_and_none_for_duplicates(
+    make_trigger, post_event, django_capture_on_commit_callbacks
+):
     trigger = make_trigger()
-    for _ in range(3):
-        post_event(trigger, {"data": {"idempotency_key": "order-1"}})
+    with django_capture_on_commit_callbacks(execute=True):  # Redis queues after the commit
+        for _ in range(3):
+            post_event(trigger, {"data": {"idempotency_key": "order-1"}})
 
-    task = DBTaskResult.objects.get()
-    assert task.args_kwargs["args"] == [TriggerExecution.objects.get().pk]
+    assert queued_execution_ids() == [TriggerExecution.objects.get().pk]
 
 
 def test_it_keeps_keys_separate_per_trigger(make_trigger, post_event):
@@ -138,7 +138,7 @@ def test_it_deduplicates_concurrent_deliveries_through_a_real_server(
     assert statuses.count(202) == 1
     execution = TriggerExecution.objects.get()
     assert execution.duplicate_count == 199
-    run_db_worker(scripts_dir)
+    run_worker(scripts_dir)
     assert ran.read_text() == "ran\n"
     execution.refresh_from_db()
     assert execution.status == "completed"

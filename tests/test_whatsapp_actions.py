@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import SECRET, run_db_worker, webhook_path, write_script
+from tests.conftest import SECRET, run_worker, webhook_path, write_script
 from tests.test_idempotency_keys import EVOLUTION_API_V2_UPSERT, EVOLUTION_GO_MESSAGE
 from triggers import executor
 from triggers.ingest import record_event
@@ -239,7 +239,7 @@ def test_a_keyed_whatsapp_event_posted_50_times_concurrently_sends_one_message(s
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         statuses = list(pool.map(deliver, range(50)))
-    run_db_worker(**sandbox.env())
+    run_worker(**sandbox.env())
 
     assert sorted(set(statuses)) == [200, 202]
     assert len(sandbox.messages()) == 1

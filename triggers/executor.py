@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django_tasks import task
+from django_tasks_db import DatabaseBackend
 
 from evonexus.logs import log_event
 from triggers import messaging
@@ -121,7 +122,13 @@ def enqueue_execution(execution_id: int, *, run_after: datetime | None = None) -
 
     Call it inside the transaction that creates or updates the row: with the
     database backend the task commits (or rolls back) together with it, so an
-    accepted event always has its task.
+    accepted event always has its task; other backends queue after the commit.
     """
     task_ = run_execution.using(run_after=run_after) if run_after else run_execution
-    task_.enqueue(execution_id)
+    if isinstance(task_.get_backend(), DatabaseBackend):
+        task_.enqueue(execution_id)
+    else:
+        # Redis cannot join our transaction: queue once the row is committed, or a
+        # fast worker would find nothing. A crash in between leaves a pending row
+        # without a task, which reap_executions re-queues.
+        transaction.on_commit(lambda: task_.enqueue(execution_id))

@@ -167,6 +167,8 @@ class TriggerExecution(models.Model):
     duration_seconds = models.FloatField(null=True, blank=True)
     last_replay_at = models.DateTimeField(null=True, blank=True)
     redeliveries = models.PositiveSmallIntegerField(default=0)
+    # When the reaper last queued this execution again (it does so at most once a period).
+    requeued_at = models.DateTimeField(null=True, blank=True)
     # Set while an automatic redelivery is scheduled; cleared when it starts or is cancelled.
     redelivery_at = models.DateTimeField(null=True, blank=True)
     replay_of = models.ForeignKey(

@@ -69,6 +69,7 @@ class Command(BaseCommand):
             self.stdout.write("The demo trigger only runs against the sandbox: it is disabled now.")
         commands.append([*manage, "runserver", addr, "--noreload"])
         commands += [[*manage, "db_worker", "--no-reload", "--interval", "0.2"]] * max(workers, 1)
+        commands.append([*manage, "reap_executions", "--loop", "60"])
         try:
             self._supervise([subprocess.Popen(command, env=env) for command in commands], addr)
         finally:
