@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint
+.PHONY: install run test lint bench
 
 install:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,3 +18,9 @@ test:
 
 lint:
 	$(VENV)/bin/ruff check .
+
+# Needs PostgreSQL, Redis and wrk (apt-get install wrk); about 7 minutes on 2 cores.
+bench:
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/run.py
+	$(PY) bench/delivery.py

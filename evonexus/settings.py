@@ -248,3 +248,6 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 # its task (possible with Redis, where the task is queued after the commit).
 EXECUTION_LEASE_SECONDS = env_int("EXECUTION_LEASE_SECONDS", 900, minimum=1)
 PENDING_REQUEUE_SECONDS = env_int("PENDING_REQUEUE_SECONDS", 300, minimum=1)
+
+# How long each process may reuse a trigger looked up by its webhook id (0: never).
+TRIGGER_CACHE_SECONDS = env_int("TRIGGER_CACHE_SECONDS", 5, minimum=0)

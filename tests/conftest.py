@@ -337,7 +337,15 @@ def sleeps(monkeypatch):
 def worker_command(*, burst: bool = True) -> list[str]:
     """Return the command of a task worker for the configured backend (db_worker or rqworker)."""
     if os.environ.get("TASKS_BACKEND") == "rq":
-        command = ["rqworker", "default", "--job-class", "django_tasks_rq.Job", "--with-scheduler"]
+        command = [
+            "rqworker",
+            "default",
+            "--job-class",
+            "django_tasks_rq.Job",
+            "--with-scheduler",
+            "--worker-class",
+            "rq.worker.SimpleWorker",
+        ]
         return [sys.executable, "manage.py", *command, *(["--burst"] if burst else [])]
     command = ["db_worker", "--no-startup-delay", "--no-reload", "--interval", "0.1"]
     return [sys.executable, "manage.py", *command, *(["--batch"] if burst else [])]

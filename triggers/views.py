@@ -2,7 +2,6 @@
 
 import logging
 import time
-import uuid
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -19,6 +18,7 @@ from rest_framework.views import APIView
 from evonexus.logs import log_event
 from triggers import replay, sources, stats
 from triggers.ingest import record_event
+from triggers.lookup import get_trigger
 from triggers.metrics import WEBHOOK_SECONDS, WEBHOOKS
 from triggers.models import ErrorCategory, ExecutionStatus, Trigger, TriggerExecution
 from triggers.serializers import ExecutionSerializer, TriggerSerializer
@@ -43,7 +43,7 @@ class WebhookView(APIView):
 
     def post(self, request: Request, public_id: str) -> Response:
         self.started = time.perf_counter()
-        trigger = self._get_trigger(public_id)
+        trigger = get_trigger(public_id)
         if trigger is None:
             return self._reject(None, 404, "not_found", "No trigger with this webhook URL.")
         length = request.META.get("CONTENT_LENGTH") or "0"
@@ -96,12 +96,6 @@ class WebhookView(APIView):
             {"status": "accepted", "execution_id": recorded.execution_id},
             status=status.HTTP_202_ACCEPTED,
         )
-
-    def _get_trigger(self, public_id: str) -> Trigger | None:
-        try:
-            return Trigger.objects.get(public_id=uuid.UUID(public_id))
-        except (ValueError, Trigger.DoesNotExist):
-            return None
 
     def _log(self, evt: str, trigger: Trigger | None, outcome: str, **fields) -> None:
         WEBHOOKS.labels(trigger.source if trigger else "unknown", outcome).inc()

@@ -181,7 +181,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             "Type": kind,
         }
         with self.state.lock:
-            self.state.messages.append({"id": message_id, "kind": kind, "number": jid, "body": body})
+            self.state.messages.append(
+                {"id": message_id, "kind": kind, "number": jid, "body": body, "received_at": time.time()}
+            )
         self._reply(200, {"message": "success", "data": {"Info": info}})
 
     def _validate(self, kind: str, number: str, body: dict) -> tuple[int, dict] | None:

@@ -1,0 +1,6 @@
+from django.urls import path
+
+from bench.baseline.views import BareInsertView
+from evonexus.urls import urlpatterns as evonexus_urlpatterns
+
+urlpatterns = [*evonexus_urlpatterns, path("bench/insert", BareInsertView.as_view())]

@@ -1,0 +1,26 @@
+-- POST a small JSON event with a unique Idempotency-Key on every request.
+-- Arguments after "--": the trigger's secret (sent as a bearer token).
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  secret = args[1] or ""
+  counter = 0
+  math.randomseed(os.time() + tid)
+end
+
+function request()
+  counter = counter + 1
+  local key = tid .. "-" .. counter .. "-" .. math.random(1, 1000000000)
+  local body = '{"event": "order.paid", "data": {"n": ' .. counter .. '}}'
+  local headers = {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. secret,
+    ["Idempotency-Key"] = key,
+  }
+  return wrk.format("POST", nil, headers, body)
+end
