@@ -21,6 +21,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import fresh_database, start_server  # noqa: E402
+
 BENCH_DB = "evonexus_bench_delivery"
 PORT = 8932
 URL = f"http://127.0.0.1:{PORT}"
@@ -132,14 +135,7 @@ def measure(backend: str, workers: int, sandbox, webhook: str) -> dict:
 
 def main() -> None:
     started = time.time()
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {BENCH_DB}"],
-        check=True,
-    )
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {BENCH_DB}"], check=True
-    )
-    subprocess.run([sys.executable, "manage.py", "migrate"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    fresh_database(BENCH_DB)
 
     import django
 
@@ -164,31 +160,8 @@ def main() -> None:
     rows = []
     for backend in ("database", "rq"):
         env = {**os.environ, "TASKS_BACKEND": backend}
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "evonexus.wsgi",
-                "--config",
-                "gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{PORT}",
-                "--access-logfile",
-                "/dev/null",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = start_server(PORT, env)
         try:
-            for _ in range(300):
-                try:
-                    requests.get(f"{URL}/healthz", timeout=2)
-                    break
-                except requests.RequestException:
-                    time.sleep(0.1)
             rows += [measure(backend, workers, sandbox, webhook) for workers in (1, 2, 4)]
         finally:
             server.terminate()

@@ -36,42 +36,7 @@ os.environ.update(
 )
 sys.path.insert(0, str(ROOT))
 
-
-def psql(command: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", command], check=True)
-
-
-def manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-
-
-def start_server() -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "evonexus.wsgi",
-        "--config",
-        "gunicorn.conf.py",
-        "--bind",
-        f"127.0.0.1:{PORT}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--access-logfile",
-        "/dev/null",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import requests
-
-    for _ in range(300):
-        try:
-            requests.get(f"{URL}/healthz", timeout=2)
-            return server
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError("gunicorn did not start")
+from bench.common import fresh_database, start_server  # noqa: E402
 
 
 def wrk(path: str) -> dict:
@@ -161,9 +126,7 @@ def stats_latency(calls: int = 30) -> dict:
 
 def main() -> None:
     started = time.time()
-    psql(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-    psql(f"CREATE DATABASE {BENCH_DB}")
-    manage("migrate", "--run-syncdb")
+    fresh_database(BENCH_DB)
 
     import django
 
@@ -174,7 +137,7 @@ def main() -> None:
         name="bench", slug="bench", source="custom", secret=SECRET, action_payload={"script": "echo_event.sh"}
     )
     webhook = f"/api/triggers/{trigger.public_id}/webhook"
-    server = start_server()
+    server = start_server(PORT)
     results: dict = {"machine": f"{platform.node()} {os.cpu_count()} cores, {platform.python_version()}"}
     try:
         wrk("/bench/insert")  # warm both paths up

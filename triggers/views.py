@@ -47,7 +47,9 @@ class WebhookView(APIView):
         if trigger is None:
             return self._reject(None, 404, "not_found", "No trigger with this webhook URL.")
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if not length.isdigit() or int(length) > settings.WEBHOOK_MAX_BODY_BYTES:
+        if not length.isdigit():
+            return self._reject(trigger, 400, "invalid_content_length", "Content-Length must be a number.")
+        if int(length) > settings.WEBHOOK_MAX_BODY_BYTES:
             return self._reject(
                 trigger,
                 413,
