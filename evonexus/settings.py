@@ -251,3 +251,15 @@ PENDING_REQUEUE_SECONDS = env_int("PENDING_REQUEUE_SECONDS", 300, minimum=1)
 
 # How long each process may reuse a trigger looked up by its webhook id (0: never).
 TRIGGER_CACHE_SECONDS = env_int("TRIGGER_CACHE_SECONDS", 5, minimum=0)
+
+# TLS hardening for deployments behind HTTPS (all off by default: development and the
+# tests speak plain HTTP). `manage.py check --deploy` is clean with the README's values.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=False)
+if env_bool("BEHIND_TLS_PROXY", default=False):
+    # Cloudflare Tunnel, nginx and load balancers say the original scheme in this header.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

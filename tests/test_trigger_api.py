@@ -146,3 +146,8 @@ def test_it_serves_an_openapi_schema_with_the_trigger_endpoints(staff_client):
     paths = response.json()["paths"]
     assert "/api/triggers/" in paths
     assert "/api/triggers/executions/" in paths
+    assert {
+        "/api/triggers/{public_id}/webhook/",
+        "/api/triggers/stats/",
+        "/api/triggers/executions/{id}/replay/",
+    } <= set(paths)

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.decorators import method_decorator
 from django_ratelimit.decorators import ratelimit
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser
@@ -41,6 +43,12 @@ class WebhookView(APIView):
     parser_classes: list = []  # the raw body is needed for signatures
     renderer_classes = [JSONRenderer]
 
+    @extend_schema(
+        summary="Deliver one event to a trigger",
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses={code: OpenApiTypes.OBJECT for code in (200, 202, 400, 401, 404, 413, 415)},
+        auth=[],
+    )
     def post(self, request: Request, public_id: str) -> Response:
         self.started = time.perf_counter()
         trigger = get_trigger(public_id)
@@ -189,6 +197,11 @@ class ReplayView(APIView):
 
     permission_classes = [IsAdminUser, CanReplay]
 
+    @extend_schema(
+        summary="Replay a failed execution",
+        request=None,
+        responses={code: OpenApiTypes.OBJECT for code in (202, 404, 409, 429)},
+    )
     @method_decorator(ratelimit(key="user", rate=_replay_api_rate, method="POST", block=False))
     def post(self, request: Request, pk: str) -> Response:
         if getattr(request, "limited", False):
@@ -216,6 +229,11 @@ class ReplayView(APIView):
 class StatsView(APIView):
     """Return the operational stats over `?days=N` (1-30, default 1; out of range is clamped)."""
 
+    @extend_schema(
+        summary="Operational stats and the WhatsApp watermark",
+        parameters=[OpenApiParameter("days", int, description="Window in days, 1-30 (clamped); default 1.")],
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         raw = request.query_params.get("days", "1").strip()
         try:

@@ -1,0 +1,47 @@
+"""`manage.py check --deploy` is clean under the production settings the README documents."""
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "kQ3v9xZr2LmTn8wYp5HsJd7Fb4Gc1Vq6Ae0Ru3Wt9Xy2Zn5Mk8Pj1Lh4Gf7Ds0Qa",
+    "ALLOWED_HOSTS": "hooks.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://hooks.example.com",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+    "SECURE_COOKIES": "true",
+    "BEHIND_TLS_PROXY": "true",
+}
+
+
+def check_deploy(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    clean.update(DJANGO_SETTINGS_MODULE="evonexus.settings", **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_is_clean_under_the_documented_production_settings():
+    result = check_deploy(**PRODUCTION)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_tls_hardening_is_left_out():
+    result = check_deploy(**{**PRODUCTION, "SECURE_HSTS_SECONDS": "0", "SECURE_COOKIES": "false"})
+
+    assert result.returncode != 0
+    assert "security.W004" in result.stderr and "security.W012" in result.stderr
