@@ -154,6 +154,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Webhook triggers, executions and the dead-letter queue.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Like the rest of the API: staff only (drf-spectacular serves it to anyone by default).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
 }
 
 # Webhook ingestion.
