@@ -10,3 +10,6 @@ urlpatterns = [
     path("api/triggers/", include("triggers.urls")),
     path("", include("triggers.ops_urls")),
 ]
+
+handler404 = "evonexus.errors.page_not_found"
+handler500 = "evonexus.errors.server_error"

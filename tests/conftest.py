@@ -266,6 +266,14 @@ def server(transactional_db, tmp_path):
     process.stop()
 
 
+@pytest.fixture(scope="module")
+def module_server(django_db_setup, tmp_path_factory):
+    """Return one gunicorn server for a whole test module (its tests need `transactional_db`)."""
+    process = ServerProcess(tmp_path_factory.mktemp("server") / "server.log")
+    yield process
+    process.stop()
+
+
 SANDBOX_TOKEN = "sandbox-instance-token-for-tests"
 SANDBOX_GLOBAL_KEY = "sandbox-global-key-for-tests"
 

@@ -94,6 +94,32 @@ def test_any_bytes_either_parse_to_an_object_or_are_refused_as_invalid(raw):
         pass
 
 
+# Text that includes what databases cannot store: NUL and halves of surrogate pairs.
+hostile_text = st.text(st.characters() | st.sampled_from(["\x00", "\ud800", "\udfff"]), max_size=8)
+hostile_objects = st.dictionaries(
+    hostile_text,
+    st.recursive(
+        st.none() | st.integers() | hostile_text,
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(hostile_text, children, max_size=3),
+        max_leaves=10,
+    ),
+    max_size=4,
+)
+
+
+@quick
+@given(payload=hostile_objects)
+def test_whatever_json_parses_can_be_stored_as_utf8_without_nul(payload):
+    raw = json.dumps(payload).encode()  # ASCII: every odd character arrives as a \u escape
+    try:
+        parsed = sources.parse_json_body(raw)
+    except sources.InvalidPayload:
+        return
+    stored = json.dumps(parsed, ensure_ascii=False)
+    assert "\x00" not in stored
+    stored.encode("utf-8")  # raises for an unpaired surrogate
+
+
 @quick
 @given(
     source=st.sampled_from(SOURCES),

@@ -110,3 +110,17 @@ def test_it_accepts_the_webhook_url_with_a_trailing_slash(client, make_trigger):
     trigger = make_trigger()
 
     assert post_raw(client, webhook_path(trigger) + "/", b'{"a": 1}').status_code == 202
+
+
+def test_it_answers_json_404_for_unknown_api_paths(client, db):
+    response = client.get("/api/no-such-endpoint/")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_it_keeps_the_html_404_page_outside_the_api(client, db):
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

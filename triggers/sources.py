@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -41,6 +42,20 @@ def _reject_constant(name: str) -> Any:
     raise InvalidPayload(f"JSON constant {name} is not allowed")
 
 
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    # Two values for one name would let the sender's parser and ours disagree on,
+    # say, the idempotency key; RFC 8259 leaves it undefined, so refuse it.
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        counts = Counter(name for name, _ in pairs)
+        repeated = next(name for name, count in counts.items() if count > 1)
+        raise InvalidPayload(f"JSON object has the key {json.dumps(repeated)[:100]} more than once")
+    return obj
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_tree(value: Any, max_depth: int, depth: int = 1) -> None:
     if depth > max_depth:
         raise InvalidPayload(f"JSON is nested deeper than {max_depth} levels")
@@ -51,17 +66,21 @@ def _check_tree(value: Any, max_depth: int, depth: int = 1) -> None:
     elif isinstance(value, list):
         for item in value:
             _check_tree(item, max_depth, depth + 1)
-    elif isinstance(value, str) and "\x00" in value:
-        # PostgreSQL's jsonb cannot store NUL; refuse it on every database alike.
-        raise InvalidPayload("JSON strings may not contain NUL (\\u0000) characters")
+    elif isinstance(value, str):
+        # PostgreSQL's jsonb cannot store NUL, and no database can store half of a
+        # surrogate pair (it is not UTF-8); refuse both on every database alike.
+        if "\x00" in value:
+            raise InvalidPayload("JSON strings may not contain NUL (\\u0000) characters")
+        if _LONE_SURROGATE.search(value):
+            raise InvalidPayload("JSON strings may not contain unpaired surrogates (\\ud800-\\udfff)")
 
 
 def parse_json_body(raw: bytes, *, max_depth: int = 64) -> dict:
     """Return the body decoded as a JSON object.
 
     Raises `InvalidPayload` for invalid UTF-8, invalid JSON, NaN/Infinity,
-    NUL characters, nesting deeper than `max_depth`, or a top level that is
-    not an object. Of duplicate keys the last one wins, as in most parsers.
+    NUL characters, nesting deeper than `max_depth`, a key repeated within one
+    object, or a top level that is not an object.
     """
     if not raw.strip():
         raise InvalidPayload("Request body is empty; a JSON object is required")
@@ -70,7 +89,9 @@ def parse_json_body(raw: bytes, *, max_depth: int = 64) -> dict:
     except UnicodeDecodeError:
         raise InvalidPayload("Request body is not valid UTF-8") from None
     try:
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicate_keys
+        )
     except RecursionError:
         raise InvalidPayload(f"JSON is nested deeper than {max_depth} levels") from None
     except ValueError as exc:

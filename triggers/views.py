@@ -38,6 +38,7 @@ def _is_json_content_type(content_type: str) -> bool:
 class WebhookView(APIView):
     """Accept one event for a trigger: authenticate, parse, filter, deduplicate, queue."""
 
+    http_method_names = ["post"]  # OPTIONS too answers 405: there is nothing to discover
     authentication_classes: list = []
     permission_classes = [AllowAny]
     parser_classes: list = []  # the raw body is needed for signatures
@@ -46,7 +47,7 @@ class WebhookView(APIView):
     @extend_schema(
         summary="Deliver one event to a trigger",
         request={"application/json": OpenApiTypes.OBJECT},
-        responses={code: OpenApiTypes.OBJECT for code in (200, 202, 400, 401, 404, 413, 415)},
+        responses={code: OpenApiTypes.OBJECT for code in (200, 202, 400, 401, 404, 411, 413, 415)},
         auth=[],
     )
     def post(self, request: Request, public_id: str) -> Response:
@@ -54,6 +55,9 @@ class WebhookView(APIView):
         trigger = get_trigger(public_id)
         if trigger is None:
             return self._reject(None, 404, "not_found", "No trigger with this webhook URL.")
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # A WSGI app reads a body only up to its Content-Length; unstated, it reads nothing.
+            return self._reject(trigger, 411, "length_required", "Content-Length is required.")
         length = request.META.get("CONTENT_LENGTH") or "0"
         if not length.isdigit():
             return self._reject(trigger, 400, "invalid_content_length", "Content-Length must be a number.")
