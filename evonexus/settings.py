@@ -144,7 +144,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # A JSON API: form and multipart bodies get 415 rather than half-parsed JSON fields.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "triggers.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -154,8 +156,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Webhook triggers, executions and the dead-letter queue.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components, so read-only fields and minimum lengths hold.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Like the rest of the API: staff only (drf-spectacular serves it to anyone by default).
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "evonexus.openapi.document_error_responses",
+    ],
 }
 
 # Webhook ingestion.
