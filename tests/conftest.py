@@ -158,9 +158,20 @@ def replayer(db, django_user_model):
     return django_user_model.objects.get(pk=user.pk)  # fresh: permissions are cached per instance
 
 
+OPERATOR_PERMISSIONS = [
+    "view_trigger",
+    "add_trigger",
+    "change_trigger",
+    "delete_trigger",
+    "view_triggerexecution",
+]
+
+
 @pytest.fixture
 def staff_client(db, django_user_model):
+    """Return an API client for an operator: staff who may manage triggers and read executions."""
     user = django_user_model.objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=OPERATOR_PERMISSIONS))
     api = APIClient()
     api.force_authenticate(user)
     return api

@@ -11,9 +11,26 @@ ANON, CUSTOMER, STAFF, REPLAYER, SUPERUSER = "anonymous", "non-staff", "staff", 
 VISITORS = [ANON, CUSTOMER, STAFF, REPLAYER, SUPERUSER]
 
 # (method, path, expected status per visitor). Staff here may view executions; "staff+replay"
-# also holds triggers.replay_triggerexecution. {failed} is a dead-lettered execution's id.
+# also holds triggers.replay_triggerexecution; neither holds any trigger permission, so the
+# API refuses them triggers exactly as the admin does. {failed} is a dead-lettered
+# execution's id, {trigger} its trigger's.
 MATRIX = [
-    ("get", "/api/triggers/", {ANON: 401, CUSTOMER: 403, STAFF: 200, REPLAYER: 200, SUPERUSER: 200}),
+    ("get", "/api/triggers/", {ANON: 401, CUSTOMER: 403, STAFF: 403, REPLAYER: 403, SUPERUSER: 200}),
+    (
+        "delete",
+        "/api/triggers/{trigger}/",
+        {ANON: 401, CUSTOMER: 403, STAFF: 403, REPLAYER: 403, SUPERUSER: 204},
+    ),
+    (
+        "post",
+        "/api/triggers/{trigger}/secret-rotation",
+        {ANON: 401, CUSTOMER: 403, STAFF: 403, REPLAYER: 403, SUPERUSER: 201},
+    ),
+    (
+        "get",
+        "/api/triggers/executions/{failed}/",
+        {ANON: 401, CUSTOMER: 403, STAFF: 200, REPLAYER: 200, SUPERUSER: 200},
+    ),
     (
         "get",
         "/api/triggers/executions/",
@@ -74,15 +91,18 @@ def test_every_visitor_gets_the_documented_answer(
     django_user_model, make_trigger, settings, kind, method, path, expected
 ):
     settings.METRICS_TOKEN = "matrix-metrics-token-0123456789"
-    failed = record_event(make_trigger(), {"text": "/status"}, "evt-1").execution_id
+    trigger = make_trigger()
+    failed = record_event(trigger, {"text": "/status"}, "evt-1").execution_id
     TriggerExecution.objects.filter(pk=failed).update(status="failed_retryable", error_category="transient")
     client = visitor(kind, django_user_model)
-    url = path.format(failed=failed)
+    url = path.format(failed=failed, trigger=trigger.pk)
 
     if method == "post_replay_action":
         response = client.post(
             url, {"action": "replay_selected", "_selected_action": [failed], "post": "yes"}
         )
+    elif method == "post":
+        response = client.post(url, content_type="application/json")  # the API parses JSON only
     else:
         response = getattr(client, method)(url)
 

@@ -1,6 +1,7 @@
 """Operators manage triggers and read executions over the REST API (staff only)."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -131,7 +132,8 @@ def test_it_answers_403_to_users_who_are_not_staff(db, django_user_model):
 
 
 def test_it_accepts_a_token_made_by_drf_create_token(db, django_user_model):
-    django_user_model.objects.create_user("robot", password="pw-robot-1", is_staff=True)
+    robot = django_user_model.objects.create_user("robot", password="pw-robot-1", is_staff=True)
+    robot.user_permissions.add(Permission.objects.get(codename="view_trigger"))
     call_command("drf_create_token", "robot")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get().key}")

@@ -15,9 +15,17 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from triggers import replay, stats
+from triggers import replay, rotation, stats
 from triggers.messaging import resolve_recipient
-from triggers.models import ActionType, ExecutionStats, ExecutionStatus, Trigger, TriggerExecution
+from triggers.models import (
+    ActionType,
+    ExecutionStats,
+    ExecutionStatus,
+    Trigger,
+    TriggerExecution,
+    generate_secret,
+)
+from triggers.rotation import MIN_SECRET_LENGTH
 
 REPLAY_PERMISSION = "triggers.replay_triggerexecution"
 
@@ -51,15 +59,88 @@ def command_preview(execution: TriggerExecution) -> str:
 
 @admin.register(Trigger)
 class TriggerAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "source", "action_type", "enabled", "created_at"]
+    """Triggers. The secret is shown once, on the add form; after that only rotation changes it."""
+
+    list_display = ["name", "slug", "source", "action_type", "enabled", "rotating", "created_at"]
     list_filter = ["source", "action_type", "enabled"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["public_id", "webhook_path", "created_at", "updated_at"]
+    readonly_fields = ["public_id", "webhook_path", "secret_status", "created_at", "updated_at"]
+    actions = ["start_secret_rotation", "finish_secret_rotation", "cancel_secret_rotation"]
+
+    def get_exclude(self, request: HttpRequest, obj: Trigger | None = None) -> list[str]:
+        # Never render a stored secret: the change form has no secret field at all.
+        return ["next_secret"] if obj is None else ["secret", "next_secret"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Trigger | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        return [f for f in fields if f != "secret_status"] if obj is None else fields
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return {**super().get_changeform_initial_data(request), "secret": generate_secret()}
+
+    def get_form(self, request: HttpRequest, obj: Trigger | None = None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            form.base_fields["secret"].help_text = (
+                "Generated; or paste the one your sender chose (16 characters or more). "
+                "Copy it into the sender now: it is never shown again."
+            )
+            form.base_fields["secret"].min_length = MIN_SECRET_LENGTH
+        return form
 
     @admin.display(description="Webhook path")
     def webhook_path(self, trigger: Trigger) -> str:
         return trigger.get_webhook_path() if trigger.pk else "—"
+
+    @admin.display(description="Rotating", boolean=True)
+    def rotating(self, trigger: Trigger) -> bool:
+        return bool(trigger.next_secret)
+
+    @admin.display(description="Secret")
+    def secret_status(self, trigger: Trigger) -> str:
+        if trigger.next_secret:
+            return (
+                "Set, and rotating: a next secret verifies beside it. Finish or cancel the "
+                "rotation with the actions on the trigger list."
+            )
+        return "Set (never shown again). To change it, start a secret rotation from the trigger list."
+
+    @admin.action(description="Start a secret rotation (shows the next secrets once)", permissions=["change"])
+    def start_secret_rotation(self, request: HttpRequest, queryset: QuerySet[Trigger]) -> HttpResponse:
+        rotated = [(trigger, rotation.start_rotation(trigger)) for trigger in queryset]
+        for trigger, _ in rotated:
+            self.log_change(request, trigger, "Started a secret rotation.")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Next secrets",
+            "rotated": rotated,
+        }
+        response = TemplateResponse(request, "admin/triggers/trigger/next_secrets.html", context)
+        response["Cache-Control"] = "no-store"  # the page holds secrets
+        return response
+
+    @admin.action(
+        description="Finish the secret rotation (the next secret replaces the current)",
+        permissions=["change"],
+    )
+    def finish_secret_rotation(self, request: HttpRequest, queryset: QuerySet[Trigger]) -> None:
+        self._rotation_step(request, queryset, rotation.finish_rotation, "Finished")
+
+    @admin.action(description="Cancel the secret rotation (drop the next secret)", permissions=["change"])
+    def cancel_secret_rotation(self, request: HttpRequest, queryset: QuerySet[Trigger]) -> None:
+        self._rotation_step(request, queryset, rotation.cancel_rotation, "Cancelled")
+
+    def _rotation_step(self, request: HttpRequest, queryset: QuerySet[Trigger], step, done: str) -> None:
+        for trigger in queryset:
+            try:
+                step(trigger)
+            except rotation.RotationError as exc:
+                self.message_user(request, f"{trigger}: {exc}", messages.WARNING)
+                continue
+            self.log_change(request, trigger, f"{done} the secret rotation.")
+            self.message_user(request, f"{trigger}: {done.lower()} the secret rotation.", messages.SUCCESS)
 
 
 class StatusFilter(admin.SimpleListFilter):

@@ -91,6 +91,13 @@ class Trigger(models.Model):
         help_text="WhatsApp number or JID to send to; empty: the event's sender.",
     )
     secret = models.CharField(max_length=255, default=generate_secret)
+    next_secret = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="During a secret rotation, the new secret; both it and `secret` verify until "
+        "the rotation is finished (it becomes `secret`) or cancelled.",
+    )
     auto_redeliveries = models.PositiveSmallIntegerField(
         default=0,
         validators=[MaxValueValidator(10)],
@@ -106,6 +113,10 @@ class Trigger(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def signing_secrets(self) -> list[str]:
+        """Return the secrets a request may be signed with: the current one, then the next, if any."""
+        return [self.secret, self.next_secret] if self.next_secret else [self.secret]
 
     def get_webhook_path(self) -> str:
         """Return the path (no host) that senders POST this trigger's events to."""

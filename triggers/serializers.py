@@ -35,6 +35,10 @@ class TriggerSerializer(serializers.ModelSerializer):
         help_text="Shared secret for signatures; generated (32 random bytes, hex) when omitted.",
     )
 
+    secret_rotation_in_progress = serializers.SerializerMethodField(
+        help_text="Whether a next secret verifies beside the current one (see /secret-rotation)."
+    )
+
     class Meta:
         model = Trigger
         fields = [
@@ -52,6 +56,7 @@ class TriggerSerializer(serializers.ModelSerializer):
             "auto_redeliveries",
             "enabled",
             "webhook_url",
+            "secret_rotation_in_progress",
             "created_at",
             "updated_at",
         ]
@@ -63,6 +68,9 @@ class TriggerSerializer(serializers.ModelSerializer):
             return settings.PUBLIC_BASE_URL.rstrip("/") + path
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
+
+    def get_secret_rotation_in_progress(self, trigger: Trigger) -> bool:
+        return bool(trigger.next_secret)
 
     def validate(self, attrs: dict) -> dict:
         action_type = attrs.get("action_type", getattr(self.instance, "action_type", "script"))
@@ -103,3 +111,15 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "replay_of",
         ]
         read_only_fields = fields
+
+
+class SecretRotationSerializer(serializers.Serializer):
+    """The body of a rotation start: optionally, the next secret the sender chose."""
+
+    next_secret = serializers.CharField(
+        required=False,
+        min_length=16,
+        max_length=255,
+        write_only=True,
+        help_text="The new secret; generated (32 random bytes, hex) when omitted.",
+    )

@@ -14,6 +14,16 @@ execution_detail = views.ExecutionViewSet.as_view({"get": "retrieve"})
 urlpatterns = [
     re_path(r"^$", trigger_list, name="trigger-list"),
     re_path(r"^(?P<pk>[0-9]{1,18})/?$", trigger_detail, name="trigger-detail"),
+    re_path(
+        r"^(?P<pk>[0-9]{1,18})/secret-rotation/?$",
+        views.SecretRotationView.as_view(),
+        name="trigger-secret-rotation",
+    ),
+    re_path(
+        r"^(?P<pk>[0-9]{1,18})/secret-rotation/finish/?$",
+        views.SecretRotationFinishView.as_view(),
+        name="trigger-secret-rotation-finish",
+    ),
     re_path(r"^executions/?$", execution_list, name="execution-list"),
     re_path(r"^stats/?$", views.StatsView.as_view(), name="trigger-stats"),
     re_path(r"^executions/(?P<pk>[0-9]{1,18})/?$", execution_detail, name="execution-detail"),

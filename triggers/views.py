@@ -2,6 +2,7 @@
 
 import logging
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -11,19 +12,21 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import AllowAny, BasePermission, IsAdminUser
+from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evonexus.logs import log_event
-from triggers import replay, sources, stats
+from triggers import replay, rotation, sources, stats
 from triggers.ingest import record_event
 from triggers.lookup import get_trigger
 from triggers.metrics import WEBHOOK_SECONDS, WEBHOOKS
 from triggers.models import ErrorCategory, ExecutionStatus, Trigger, TriggerExecution
-from triggers.serializers import ExecutionSerializer, TriggerSerializer
+from triggers.permissions import CanChangeTriggers, CanReplay, ModelPermissions
+from triggers.serializers import ExecutionSerializer, SecretRotationSerializer, TriggerSerializer
 
 logger = logging.getLogger("evonexus.webhook")
 
@@ -77,7 +80,7 @@ class WebhookView(APIView):
             payload = sources.parse_json_body(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
             sources.verify_request(
                 trigger.source,
-                [trigger.secret],
+                trigger.signing_secrets(),
                 request.headers,
                 body,
                 payload,
@@ -133,8 +136,9 @@ class WebhookView(APIView):
 
 
 class TriggerViewSet(viewsets.ModelViewSet):
-    """Create, list, change and delete triggers (staff only)."""
+    """Create, list, change and delete triggers (staff with the matching trigger permission)."""
 
+    permission_classes = [IsAdminUser, ModelPermissions]
     queryset = Trigger.objects.all()
     serializer_class = TriggerSerializer
 
@@ -147,6 +151,60 @@ class TriggerViewSet(viewsets.ModelViewSet):
         return Response(data, status=status.HTTP_201_CREATED)
 
 
+class SecretRotationView(APIView):
+    """Start (POST) or cancel (DELETE) a rotation of a trigger's secret."""
+
+    permission_classes = [IsAdminUser, CanChangeTriggers]
+
+    @extend_schema(
+        summary="Start a secret rotation: a next secret verifies beside the current one",
+        request=SecretRotationSerializer,
+        responses={201: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        trigger = get_object_or_404(Trigger, pk=pk)
+        serializer = SecretRotationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            next_secret = rotation.start_rotation(trigger, serializer.validated_data.get("next_secret"))
+        except ValueError as exc:
+            raise ValidationError({"next_secret": [str(exc)]}) from None
+        # The one time the next secret is shown: the sender has to be configured with it.
+        return Response({"status": "rotating", "next_secret": next_secret}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Cancel a secret rotation: only the current secret verifies",
+        responses={204: None, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    )
+    def delete(self, request: Request, pk: str) -> Response:
+        refusal = _rotation_refusal(rotation.cancel_rotation, get_object_or_404(Trigger, pk=pk))
+        return refusal or Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SecretRotationFinishView(APIView):
+    """Finish a rotation: the next secret becomes the only one."""
+
+    permission_classes = [IsAdminUser, CanChangeTriggers]
+
+    @extend_schema(
+        summary="Finish a secret rotation: the next secret replaces the current one",
+        request=None,
+        responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        refusal = _rotation_refusal(rotation.finish_rotation, get_object_or_404(Trigger, pk=pk))
+        return refusal or Response({"status": "finished"})
+
+
+def _rotation_refusal(step: Callable[[Trigger], None], trigger: Trigger) -> Response | None:
+    """Return a 409 answer if the rotation `step` does not apply to `trigger`, else `None`."""
+    try:
+        step(trigger)
+    except rotation.RotationError as exc:
+        return Response({"error": "no_rotation", "message": str(exc)}, status=status.HTTP_409_CONFLICT)
+    return None
+
+
 def _choice_param(request: Request, name: str, choices: list[str]) -> str | None:
     value = request.query_params.get(name)
     if value is not None and value not in choices:
@@ -157,6 +215,7 @@ def _choice_param(request: Request, name: str, choices: list[str]) -> str | None
 class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """List and read executions, filtered by `status`, `trigger` and `error_category`."""
 
+    permission_classes = [IsAdminUser, ModelPermissions]
     serializer_class = ExecutionSerializer
     queryset = TriggerExecution.objects.all()
 
@@ -173,15 +232,6 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             lookup = {"trigger_id": int(trigger)} if by_id else {"trigger__slug": trigger}
             queryset = queryset.filter(**lookup)
         return queryset
-
-
-class CanReplay(BasePermission):
-    """Allow users holding `triggers.replay_triggerexecution` (superusers hold every permission)."""
-
-    message = "Replaying needs the 'Can replay trigger executions' permission."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        return request.user.has_perm("triggers.replay_triggerexecution")
 
 
 _REFUSAL_STATUS = {
