@@ -228,6 +228,10 @@ REPLAY_MIN_INTERVAL_SECONDS = env_int("REPLAY_MIN_INTERVAL_SECONDS", 60, minimum
 REPLAY_BULK_MAX = env_int("REPLAY_BULK_MAX", 100, minimum=1)
 REPLAY_API_RATE = env_str("REPLAY_API_RATE", "30/m")
 
+# Admin sign-in attempts per username (django-ratelimit syntax), so passwords cannot be
+# guessed at speed; past it, a 429 until the window ends.
+ADMIN_LOGIN_RATE = env_str("ADMIN_LOGIN_RATE", "10/m")
+
 # The cache holds the API rate-limit counters: per process by default, shared by
 # every process and machine when REDIS_URL is set.
 REDIS_URL = env_str("REDIS_URL")

@@ -4,7 +4,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from evonexus.admin_login import throttled_login
+
 urlpatterns = [
+    path("admin/login/", throttled_login),  # before the admin's own login route
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/triggers/", include("triggers.urls")),

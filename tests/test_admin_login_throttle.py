@@ -1,0 +1,50 @@
+"""Admin sign-in is throttled per username, so passwords cannot be guessed at speed."""
+
+import pytest
+
+LOGIN = "/admin/login/"
+
+
+@pytest.fixture
+def operator(db, django_user_model):
+    return django_user_model.objects.create_user("ops", password="pw-correct-horse-1", is_staff=True)
+
+
+def sign_in(client, username: str, password: str):
+    return client.post(LOGIN, {"username": username, "password": password, "next": "/admin/"})
+
+
+def test_a_correct_password_within_the_rate_signs_in(client, operator):
+    response = sign_in(client, "ops", "pw-correct-horse-1")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+
+
+def test_it_answers_429_once_one_username_has_used_its_attempts(client, operator, settings):
+    settings.ADMIN_LOGIN_RATE = "3/m"
+
+    wrong = [sign_in(client, "ops", f"guess-{n}").status_code for n in range(3)]
+    throttled = sign_in(client, "ops", "pw-correct-horse-1")
+
+    assert wrong == [200, 200, 200]  # the form, with its error
+    assert throttled.status_code == 429
+    assert "Too many sign-in attempts" in throttled.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_other_usernames_keep_their_attempts(client, operator, django_user_model, settings):
+    settings.ADMIN_LOGIN_RATE = "3/m"
+    django_user_model.objects.create_user("other", password="pw-other-horse-1", is_staff=True)
+    for n in range(4):
+        sign_in(client, "ops", f"guess-{n}")
+
+    assert sign_in(client, "other", "pw-other-horse-1").status_code == 302
+
+
+def test_the_sign_in_page_itself_is_never_throttled(client, operator, settings):
+    settings.ADMIN_LOGIN_RATE = "1/m"
+    sign_in(client, "ops", "guess")
+    sign_in(client, "ops", "guess")
+
+    assert client.get(LOGIN).status_code == 200
