@@ -109,3 +109,32 @@ def test_the_stats_page_shows_the_watermark_badge(server, page, django_user_mode
     expect(page.locator(".watermark-hit")).to_contain_text("watermark hit (51/50 today)")
     expect(page.locator("#execution-stats")).to_contain_text("WhatsApp sends")
     screenshot(page, "execution-stats-watermark-hit")
+
+
+def test_an_operator_rotates_a_trigger_secret_from_the_admin(server, page, django_user_model, make_trigger):
+    django_user_model.objects.create_superuser("admin", password="pw-admin-1")
+    trigger = make_trigger(name="GitHub pushes", source="github")
+
+    page.goto(f"{server.url}/admin/login/?next=/admin/triggers/trigger/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw-admin-1")
+    page.click("input[type=submit]")
+    page.check(f"input[name=_selected_action][value='{trigger.pk}']")
+    page.select_option("select[name=action]", "start_secret_rotation")
+    page.click("button[name=index]")
+
+    trigger.refresh_from_db()
+    expect(page.locator("#next-secrets .next-secret")).to_have_text(trigger.next_secret)
+    screenshot(page, "next-secret-shown-once")
+    page.get_by_role("link", name="Back to the triggers").click()
+    page.check(f"input[name=_selected_action][value='{trigger.pk}']")
+    page.select_option("select[name=action]", "finish_secret_rotation")
+    page.click("button[name=index]")
+
+    expect(page.locator(".messagelist")).to_contain_text("finished the secret rotation")
+    rotated_to = trigger.next_secret
+    trigger.refresh_from_db()
+    assert (trigger.secret, trigger.next_secret) == (rotated_to, "")
+    page.goto(f"{server.url}/admin/triggers/trigger/{trigger.pk}/change/")
+    expect(page.locator(".field-secret_status")).to_contain_text("never shown again")
+    assert rotated_to not in page.content()

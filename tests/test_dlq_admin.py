@@ -178,3 +178,29 @@ def test_a_confirmation_without_the_csrf_token_is_refused(django_user_model, mak
 
     assert response.status_code == 403
     assert TriggerExecution.objects.count() == 1
+
+
+def test_a_search_holding_a_nul_character_is_a_400_not_a_database_error(operator):
+    response = operator.get("/admin/triggers/triggerexecution/?q=a%00b")
+
+    assert response.status_code == 400
+
+
+def test_a_json_field_holding_a_nul_character_is_a_form_error(admin_client):
+    form = {
+        "name": "Nul",
+        "slug": "nul",
+        "source": "custom",
+        "secret": "a-secret-of-enough-length",
+        "event_filter": '{"x": "a\\u0000b"}',
+        "idempotency_key_paths": "[]",
+        "action_type": "script",
+        "action_payload": '{"script": "a.sh"}',
+        "recipient": "",
+        "auto_redeliveries": "0",
+    }
+
+    response = admin_client.post("/admin/triggers/trigger/add/", form)
+
+    assert response.status_code == 200
+    assert "NUL" in response.content.decode()

@@ -129,6 +129,19 @@ def test_the_api_finishes_and_cancels_rotations(staff_client, make_trigger):
     assert (trigger.secret, trigger.next_secret) == (NEW_SECRET, "")
 
 
+def test_each_rotation_step_is_logged_with_who_asked_and_no_secret(staff_client, make_trigger, caplog):
+    trigger = make_trigger()
+    base = f"/api/triggers/{trigger.pk}/secret-rotation"
+
+    staff_client.post(base, {"next_secret": NEW_SECRET}, format="json")
+    staff_client.post(f"{base}/finish")
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "evonexus.rotation"]
+    assert [line.split("step=")[1].split()[0] for line in lines] == ["started", "finished"]
+    assert all(f"trigger_id={trigger.pk}" in line and "user=operator" in line for line in lines)
+    assert not any(SECRET in line or NEW_SECRET in line for line in lines)
+
+
 def test_rotating_needs_the_change_trigger_permission(make_trigger, django_user_model):
     trigger = make_trigger()
     viewer = django_user_model.objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
@@ -228,3 +241,26 @@ def test_the_admin_starts_a_rotation_showing_the_next_secret_once_then_finishes_
     rotated_to = trigger.next_secret
     trigger.refresh_from_db()
     assert (trigger.secret, trigger.next_secret) == (rotated_to, "")
+
+
+def test_saving_the_admin_change_form_keeps_the_secrets(admin_client_, make_trigger):
+    trigger = make_trigger()
+    rotation.start_rotation(trigger, NEW_SECRET)
+    form = {
+        "name": "Renamed",
+        "slug": trigger.slug,
+        "source": trigger.source,
+        "event_filter": "{}",
+        "idempotency_key_paths": "[]",
+        "action_type": "script",
+        "action_payload": json.dumps(trigger.action_payload),
+        "recipient": "",
+        "auto_redeliveries": "0",
+        "enabled": "on",
+    }
+
+    saved = admin_client_.post(f"/admin/triggers/trigger/{trigger.pk}/change/", form)
+
+    assert saved.status_code == 302, saved.content.decode()[-2000:]
+    trigger.refresh_from_db()
+    assert (trigger.name, trigger.secret, trigger.next_secret) == ("Renamed", SECRET, NEW_SECRET)

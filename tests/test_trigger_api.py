@@ -153,3 +153,33 @@ def test_it_serves_an_openapi_schema_with_the_trigger_endpoints(staff_client):
         "/api/triggers/stats/",
         "/api/triggers/executions/{id}/replay/",
     } <= set(paths)
+
+
+GOOD_START = '{"name": "n", "slug": "s", '
+
+
+@pytest.mark.parametrize(
+    ("body", "message_part"),
+    [
+        (GOOD_START + '"event_filter": {"x": "a\\u0000b"}}', "NUL"),
+        (GOOD_START + '"action_payload": {"script": "a.sh", "args": ["\\u0000"]}}', "NUL"),
+        (GOOD_START + '"idempotency_key_paths": ["data.\\u0000"]}', "NUL"),
+        (GOOD_START + '"event_filter": {"x": "\\ud800"}}', "surrogates"),
+        (GOOD_START + '"name": "b"}', "more than once"),
+        (GOOD_START + '"auto_redeliveries": NaN}', "NaN"),
+        ("[1]", "JSON object"),
+    ],
+)
+def test_it_refuses_json_a_database_cannot_store_or_could_misread(staff_client, body, message_part):
+    response = staff_client.post("/api/triggers/", data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert message_part in response.json()["detail"]
+    assert not Trigger.objects.exists()
+
+
+def test_it_refuses_a_nul_in_the_query_string(staff_client):
+    response = staff_client.get("/api/triggers/executions/?trigger=a%00b")
+
+    assert response.status_code == 400
+    assert "NUL" in response.json()["message"]

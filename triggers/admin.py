@@ -108,7 +108,8 @@ class TriggerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Start a secret rotation (shows the next secrets once)", permissions=["change"])
     def start_secret_rotation(self, request: HttpRequest, queryset: QuerySet[Trigger]) -> HttpResponse:
-        rotated = [(trigger, rotation.start_rotation(trigger)) for trigger in queryset]
+        user = request.user.get_username()
+        rotated = [(trigger, rotation.start_rotation(trigger, user=user)) for trigger in queryset]
         for trigger, _ in rotated:
             self.log_change(request, trigger, "Started a secret rotation.")
         context = {
@@ -135,7 +136,7 @@ class TriggerAdmin(admin.ModelAdmin):
     def _rotation_step(self, request: HttpRequest, queryset: QuerySet[Trigger], step, done: str) -> None:
         for trigger in queryset:
             try:
-                step(trigger)
+                step(trigger, user=request.user.get_username())
             except rotation.RotationError as exc:
                 self.message_user(request, f"{trigger}: {exc}", messages.WARNING)
                 continue

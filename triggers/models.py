@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from triggers.sources import InvalidPayload, check_storable
 from whatsapp.client import InvalidNumber, to_jid
 
 IDEMPOTENCY_CONSTRAINT = "triggers_execution_unique_active_key"
@@ -27,6 +28,14 @@ def validate_event_filter(value: Any) -> None:
     for path in value:
         if not path.strip():
             raise ValidationError("event_filter keys must be non-empty paths.")
+
+
+def validate_storable_json(value: Any) -> None:
+    """Raise `ValidationError` if a database cannot store `value` (NUL, unpaired surrogates, depth)."""
+    try:
+        check_storable(value)
+    except InvalidPayload as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def validate_key_paths(value: Any) -> None:
@@ -67,19 +76,20 @@ class Trigger(models.Model):
     event_filter = models.JSONField(
         default=dict,
         blank=True,
-        validators=[validate_event_filter],
+        validators=[validate_event_filter, validate_storable_json],
         help_text='Conditions the event must meet, e.g. {"event_type": "push", "branch": "main"}.',
     )
     idempotency_key_paths = models.JSONField(
         default=list,
         blank=True,
-        validators=[validate_key_paths],
+        validators=[validate_key_paths, validate_storable_json],
         help_text="Dotted paths to the event's unique id; empty uses the source's defaults.",
     )
     action_type = models.CharField(max_length=20, choices=ActionType.choices, default=ActionType.SCRIPT)
     action_payload = models.JSONField(
         default=dict,
         blank=True,
+        validators=[validate_storable_json],
         help_text='script: {"script": "name", "args": [], "reply_via_whatsapp": false}; '
         'whatsapp: {"message": "Hi {{ push_name }}, you said {{ text }}"}.',
     )

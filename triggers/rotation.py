@@ -9,9 +9,14 @@ verify, so the sender can be switched over at any moment without losing events:
 3. `finish_rotation` makes it the only secret (or `cancel_rotation` drops it).
 """
 
+import logging
+
 from django.db import transaction
 
+from evonexus.logs import log_event
 from triggers.models import Trigger, generate_secret
+
+logger = logging.getLogger("evonexus.rotation")
 
 MIN_SECRET_LENGTH = 16
 
@@ -24,12 +29,13 @@ def _locked(trigger: Trigger) -> Trigger:
     return Trigger.objects.select_for_update().get(pk=trigger.pk)
 
 
-def start_rotation(trigger: Trigger, next_secret: str | None = None) -> str:
+def start_rotation(trigger: Trigger, next_secret: str | None = None, *, user: str = "") -> str:
     """Return the next secret, which now verifies beside the current one.
 
     Without `next_secret` one is generated. Starting again during a rotation
     replaces the next secret (the old next secret stops verifying). Raises
     `ValueError` for a secret shorter than 16 characters or equal to the current one.
+    Each step is logged with `user` (who asked), never with a secret.
     """
     next_secret = generate_secret() if next_secret is None else next_secret.strip()
     if len(next_secret) < MIN_SECRET_LENGTH:
@@ -41,26 +47,27 @@ def start_rotation(trigger: Trigger, next_secret: str | None = None) -> str:
         locked.next_secret = next_secret
         locked.save(update_fields=["next_secret", "updated_at"])
     trigger.refresh_from_db()
+    log_event(logger, "trigger_secret_rotation", trigger_id=trigger.pk, step="started", user=user)
     return next_secret
 
 
-def finish_rotation(trigger: Trigger) -> None:
+def finish_rotation(trigger: Trigger, *, user: str = "") -> None:
     """Make the next secret the only one; the old secret stops verifying.
 
     Raises `RotationError` when no rotation is in progress.
     """
-    _end_rotation(trigger, promote=True)
+    _end_rotation(trigger, promote=True, user=user)
 
 
-def cancel_rotation(trigger: Trigger) -> None:
+def cancel_rotation(trigger: Trigger, *, user: str = "") -> None:
     """Drop the next secret; only the current one verifies again.
 
     Raises `RotationError` when no rotation is in progress.
     """
-    _end_rotation(trigger, promote=False)
+    _end_rotation(trigger, promote=False, user=user)
 
 
-def _end_rotation(trigger: Trigger, *, promote: bool) -> None:
+def _end_rotation(trigger: Trigger, *, promote: bool, user: str) -> None:
     with transaction.atomic():
         locked = _locked(trigger)
         if not locked.next_secret:
@@ -70,3 +77,5 @@ def _end_rotation(trigger: Trigger, *, promote: bool) -> None:
         locked.next_secret = ""
         locked.save(update_fields=["secret", "next_secret", "updated_at"])
     trigger.refresh_from_db()
+    step = "finished" if promote else "cancelled"
+    log_event(logger, "trigger_secret_rotation", trigger_id=trigger.pk, step=step, user=user)

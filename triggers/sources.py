@@ -56,6 +56,15 @@ def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def check_storable(value: Any, max_depth: int = 64) -> None:
+    """Return `None` if every database can store `value` as JSON.
+
+    Raises `InvalidPayload` for nesting deeper than `max_depth`, and for
+    strings (keys included) holding NUL or unpaired surrogates.
+    """
+    _check_tree(value, max_depth)
+
+
 def _check_tree(value: Any, max_depth: int, depth: int = 1) -> None:
     if depth > max_depth:
         raise InvalidPayload(f"JSON is nested deeper than {max_depth} levels")
@@ -100,7 +109,7 @@ def parse_json_body(raw: bytes, *, max_depth: int = 64) -> dict:
         raise InvalidPayload(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InvalidPayload("Request body must be a JSON object")
-    _check_tree(payload, max_depth)
+    check_storable(payload, max_depth)
     return payload
 
 

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.utils.decorators import method_decorator
 from django_ratelimit.decorators import ratelimit
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
@@ -166,7 +166,9 @@ class SecretRotationView(APIView):
         serializer = SecretRotationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            next_secret = rotation.start_rotation(trigger, serializer.validated_data.get("next_secret"))
+            next_secret = rotation.start_rotation(
+                trigger, serializer.validated_data.get("next_secret"), user=request.user.get_username()
+            )
         except ValueError as exc:
             raise ValidationError({"next_secret": [str(exc)]}) from None
         # The one time the next secret is shown: the sender has to be configured with it.
@@ -177,7 +179,8 @@ class SecretRotationView(APIView):
         responses={204: None, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
     def delete(self, request: Request, pk: str) -> Response:
-        refusal = _rotation_refusal(rotation.cancel_rotation, get_object_or_404(Trigger, pk=pk))
+        trigger = get_object_or_404(Trigger, pk=pk)
+        refusal = _rotation_refusal(rotation.cancel_rotation, trigger, request.user.get_username())
         return refusal or Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -192,14 +195,15 @@ class SecretRotationFinishView(APIView):
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request, pk: str) -> Response:
-        refusal = _rotation_refusal(rotation.finish_rotation, get_object_or_404(Trigger, pk=pk))
+        trigger = get_object_or_404(Trigger, pk=pk)
+        refusal = _rotation_refusal(rotation.finish_rotation, trigger, request.user.get_username())
         return refusal or Response({"status": "finished"})
 
 
-def _rotation_refusal(step: Callable[[Trigger], None], trigger: Trigger) -> Response | None:
+def _rotation_refusal(step: Callable[..., None], trigger: Trigger, user: str) -> Response | None:
     """Return a 409 answer if the rotation `step` does not apply to `trigger`, else `None`."""
     try:
-        step(trigger)
+        step(trigger, user=user)
     except rotation.RotationError as exc:
         return Response({"error": "no_rotation", "message": str(exc)}, status=status.HTTP_409_CONFLICT)
     return None
@@ -212,6 +216,17 @@ def _choice_param(request: Request, name: str, choices: list[str]) -> str | None
     return value
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=ExecutionStatus.values, description="Only this status."),
+            OpenApiParameter(
+                "error_category", str, enum=ErrorCategory.values, description="Only this error category."
+            ),
+            OpenApiParameter("trigger", str, description="Only this trigger: its id or its slug."),
+        ]
+    )
+)
 class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """List and read executions, filtered by `status`, `trigger` and `error_category`."""
 

@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from triggers import rotation
 from triggers.models import Trigger
 
+WHO = "manage.py rotate_trigger_secret"
+
 
 class Command(BaseCommand):
     help = (
@@ -32,14 +34,14 @@ class Command(BaseCommand):
             raise CommandError(f"no trigger with the slug {slug!r}")
         try:
             if finish:
-                rotation.finish_rotation(trigger)
+                rotation.finish_rotation(trigger, user=WHO)
                 self.stdout.write(f"{slug}: rotation finished; only the new secret verifies now.")
             elif cancel:
-                rotation.cancel_rotation(trigger)
+                rotation.cancel_rotation(trigger, user=WHO)
                 self.stdout.write(f"{slug}: rotation cancelled; only the current secret verifies.")
             else:
                 chosen = os.environ.get(from_env, "") if from_env else None
-                next_secret = rotation.start_rotation(trigger, chosen)
+                next_secret = rotation.start_rotation(trigger, chosen, user=WHO)
                 self.stderr.write(
                     f"{slug}: rotation started; both secrets verify until "
                     f"`rotate_trigger_secret {slug} --finish`. Configure the sender with:"
