@@ -178,6 +178,18 @@ def test_it_refuses_json_a_database_cannot_store_or_could_misread(staff_client, 
     assert not Trigger.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("name", 123), ("slug", 1.5), ("recipient", True), ("secret", 10**20)]
+)
+def test_it_refuses_a_number_or_boolean_where_a_string_is_expected(staff_client, field, value):
+    body = {"name": "n", "slug": "s", "action_payload": {"script": "a.sh"}, field: value}
+
+    response = staff_client.post("/api/triggers/", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {field: ["Must be a string."]}
+
+
 def test_it_refuses_a_nul_in_the_query_string(staff_client):
     response = staff_client.get("/api/triggers/executions/?trigger=a%00b")
 

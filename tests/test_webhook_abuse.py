@@ -136,6 +136,17 @@ def test_it_refuses_wrong_content_types(server, trigger, content_type):
     assert_still_serving(server, trigger)
 
 
+@pytest.mark.parametrize("accept", ["", "text/plain", "application/xml", "text/html", "garbage;;;"])
+def test_it_accepts_an_event_whatever_the_accept_header_says(server, trigger, accept):
+    body = b'{"idempotency_key": "accept-any"}'
+    headers = [("X-Webhook-Signature", sign(body)), ("Accept", accept)]
+
+    status, answer = post(server, trigger, body, headers=headers)
+
+    assert status == 202
+    assert answer["status"] == "accepted"
+
+
 def test_it_refuses_a_chunked_body_without_a_content_length(server, trigger):
     body = b'{"id": "chunked"}'
     chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"

@@ -6,9 +6,9 @@ from collections import Counter
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -57,8 +57,20 @@ def command_preview(execution: TriggerExecution) -> str:
     return Truncator(str(text)).chars(60)
 
 
+class CheckedSelectionAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose actions answer 400, not 500, to selected ids that are not ids."""
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                self.model._meta.pk.to_python(value)
+        except ValidationError:
+            return HttpResponseBadRequest("Selected rows must be given by their numeric ids.")
+        return super().response_action(request, queryset)
+
+
 @admin.register(Trigger)
-class TriggerAdmin(admin.ModelAdmin):
+class TriggerAdmin(CheckedSelectionAdmin):
     """Triggers. The secret is shown once, on the add form; after that only rotation changes it."""
 
     list_display = ["name", "slug", "source", "action_type", "enabled", "rotating", "created_at"]
@@ -169,7 +181,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(TriggerExecution)
-class TriggerExecutionAdmin(admin.ModelAdmin):
+class TriggerExecutionAdmin(CheckedSelectionAdmin):
     list_display = [
         "id",
         "trigger",

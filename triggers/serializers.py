@@ -14,7 +14,29 @@ from triggers.models import (
 )
 
 
-class TriggerSerializer(serializers.ModelSerializer):
+class StrictStringsMixin:
+    """Refuse numbers and booleans where a string is expected (DRF turns 123 into "123").
+
+    The schema says string; accepting a number there makes a client's bug (or
+    a fuzzer's probe) a silently stored value instead of a 400.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            errors = {
+                name: ["Must be a string."]
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.CharField)
+                and not field.read_only
+                and data.get(name) is not None
+                and not isinstance(data[name], str)
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class TriggerSerializer(StrictStringsMixin, serializers.ModelSerializer):
     """A trigger; `secret` is write-only (shown once, in the answer to a create)."""
 
     webhook_url = serializers.SerializerMethodField()
@@ -121,7 +143,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SecretRotationSerializer(serializers.Serializer):
+class SecretRotationSerializer(StrictStringsMixin, serializers.Serializer):
     """The body of a rotation start: optionally, the next secret the sender chose."""
 
     next_secret = serializers.CharField(

@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -38,6 +39,20 @@ def _is_json_content_type(content_type: str) -> bool:
     )
 
 
+class IgnoreAcceptHeader(BaseContentNegotiation):
+    """Answer JSON whatever the client's Accept header says.
+
+    A sender's Accept header (empty, text/plain, anything) must never turn an event
+    away with a 406: the answer is JSON and the event is what matters.
+    """
+
+    def select_parser(self, request: Request, parsers: list) -> object | None:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
 class WebhookView(APIView):
     """Accept one event for a trigger: authenticate, parse, filter, deduplicate, queue."""
 
@@ -46,6 +61,7 @@ class WebhookView(APIView):
     permission_classes = [AllowAny]
     parser_classes: list = []  # the raw body is needed for signatures
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = IgnoreAcceptHeader
 
     @extend_schema(
         summary="Deliver one event to a trigger",
