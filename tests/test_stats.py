@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from tests.conftest import ROOT, process_env
 from triggers.models import ExecutionEvent, TriggerExecution, WatermarkState
@@ -164,6 +165,14 @@ def test_the_watermark_warning_is_logged_once_across_processes_and_the_clearing_
     assert cleared_logs.count("evt=circuit_breaker_watermark_cleared") == 1
     assert "INFO evonexus.stats evt=circuit_breaker_watermark_cleared" in cleared_logs
     assert WatermarkState.objects.get().hit is False
+
+
+def test_the_api_needs_the_view_permission_on_executions_like_the_stats_page(django_user_model, db):
+    bare_staff = django_user_model.objects.create_user("bare", password="pw-bare-1", is_staff=True)
+    api = APIClient()
+    api.force_authenticate(bare_staff)
+
+    assert api.get("/api/triggers/stats").status_code == 403
 
 
 def test_the_api_answers_the_same_numbers(staff_client, seeded):

@@ -28,6 +28,15 @@ class CanChangeTriggers(BasePermission):
         return request.user.has_perm("triggers.change_trigger")
 
 
+class CanViewExecutions(BasePermission):
+    """Allow users holding `triggers.view_triggerexecution` (the stats page asks the same)."""
+
+    message = "The stats need the 'Can view trigger execution' permission."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.user.has_perm("triggers.view_triggerexecution")
+
+
 class CanReplay(BasePermission):
     """Allow users holding `triggers.replay_triggerexecution` (superusers hold every permission)."""
 

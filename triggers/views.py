@@ -26,7 +26,7 @@ from triggers.ingest import record_event
 from triggers.lookup import get_trigger
 from triggers.metrics import WEBHOOK_SECONDS, WEBHOOKS
 from triggers.models import ErrorCategory, ExecutionStatus, Trigger, TriggerExecution
-from triggers.permissions import CanChangeTriggers, CanReplay, ModelPermissions
+from triggers.permissions import CanChangeTriggers, CanReplay, CanViewExecutions, ModelPermissions
 from triggers.serializers import ExecutionSerializer, SecretRotationSerializer, TriggerSerializer
 
 logger = logging.getLogger("evonexus.webhook")
@@ -313,6 +313,8 @@ class ReplayView(APIView):
 
 class StatsView(APIView):
     """Return the operational stats over `?days=N` (1-30, default 1; out of range is clamped)."""
+
+    permission_classes = [IsAdminUser, CanViewExecutions]
 
     @extend_schema(
         summary="Operational stats and the WhatsApp watermark",
