@@ -213,6 +213,27 @@ def test_the_admin_add_form_offers_a_generated_secret(admin_client_):
     assert "never shown again" in page
 
 
+def test_the_admin_add_form_refuses_a_secret_shorter_than_16_characters(admin_client_):
+    form = {
+        "name": "Short",
+        "slug": "short",
+        "source": "custom",
+        "secret": "too-short",
+        "event_filter": "{}",
+        "idempotency_key_paths": "[]",
+        "action_type": "script",
+        "action_payload": '{"script": "a.sh"}',
+        "recipient": "",
+        "auto_redeliveries": "0",
+    }
+
+    response = admin_client_.post("/admin/triggers/trigger/add/", form)
+
+    assert response.status_code == 200
+    assert "at least 16 characters" in response.content.decode()
+    assert not Trigger.objects.exists()
+
+
 def test_the_admin_change_form_never_shows_a_secret(admin_client_, make_trigger):
     trigger = make_trigger()
     rotation.start_rotation(trigger, NEW_SECRET)

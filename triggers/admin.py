@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import MinLengthValidator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
@@ -98,7 +99,7 @@ class TriggerAdmin(CheckedSelectionAdmin):
                 "Generated; or paste the one your sender chose (16 characters or more). "
                 "Copy it into the sender now: it is never shown again."
             )
-            form.base_fields["secret"].min_length = MIN_SECRET_LENGTH
+            form.base_fields["secret"].validators.append(MinLengthValidator(MIN_SECRET_LENGTH))
         return form
 
     @admin.display(description="Webhook path")
