@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -283,6 +284,31 @@ def module_server(django_db_setup, tmp_path_factory):
     process = ServerProcess(tmp_path_factory.mktemp("server") / "server.log")
     yield process
     process.stop()
+
+
+def assert_unharmed(server: ServerProcess) -> None:
+    """Assert that the server process is up and has never answered a 5xx nor logged a traceback."""
+    assert server.process.poll() is None, "the server died"
+    assert not re.search(r'" 5\d\d ', server.log()), server.log()[-3000:]
+    assert "Traceback" not in server.log(), server.log()[-3000:]
+
+
+def admin_trigger_form(**fields: str) -> dict[str, str]:
+    """Return POST data for the admin's trigger form: a valid script trigger, with `fields` changed."""
+    return {
+        "name": "Form trigger",
+        "slug": "form-trigger",
+        "source": "custom",
+        "secret": "a-secret-of-enough-length",
+        "event_filter": "{}",
+        "idempotency_key_paths": "[]",
+        "action_type": "script",
+        "action_payload": '{"script": "a.sh"}',
+        "recipient": "",
+        "auto_redeliveries": "0",
+        "enabled": "on",
+        **fields,
+    }
 
 
 SANDBOX_TOKEN = "sandbox-instance-token-for-tests"

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from tests.conftest import admin_trigger_form
 from triggers.models import TriggerExecution
 
 CHANGELIST = "/admin/triggers/triggerexecution/"
@@ -181,18 +182,7 @@ def test_a_confirmation_without_the_csrf_token_is_refused(django_user_model, mak
 
 
 def test_a_json_field_holding_a_nul_character_is_a_form_error(admin_client):
-    form = {
-        "name": "Nul",
-        "slug": "nul",
-        "source": "custom",
-        "secret": "a-secret-of-enough-length",
-        "event_filter": '{"x": "a\\u0000b"}',
-        "idempotency_key_paths": "[]",
-        "action_type": "script",
-        "action_payload": '{"script": "a.sh"}',
-        "recipient": "",
-        "auto_redeliveries": "0",
-    }
+    form = admin_trigger_form(event_filter='{"x": "a\\u0000b"}')
 
     response = admin_client.post("/admin/triggers/trigger/add/", form)
 

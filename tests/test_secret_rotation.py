@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from tests.conftest import SECRET, sign, webhook_path
+from tests.conftest import SECRET, admin_trigger_form, sign, webhook_path
 from triggers import rotation
 from triggers.models import Trigger
 
@@ -199,46 +199,28 @@ def test_the_command_explains_what_it_cannot_do(make_trigger):
 # --- The admin -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def admin_client_(client, django_user_model):
-    user = django_user_model.objects.create_superuser("root", password="pw-root-1")
-    client.force_login(user)
-    return client
-
-
-def test_the_admin_add_form_offers_a_generated_secret(admin_client_):
-    page = admin_client_.get("/admin/triggers/trigger/add/").content.decode()
+def test_the_admin_add_form_offers_a_generated_secret(admin_client):
+    page = admin_client.get("/admin/triggers/trigger/add/").content.decode()
 
     assert 'name="secret"' in page
     assert "never shown again" in page
 
 
-def test_the_admin_add_form_refuses_a_secret_shorter_than_16_characters(admin_client_):
-    form = {
-        "name": "Short",
-        "slug": "short",
-        "source": "custom",
-        "secret": "too-short",
-        "event_filter": "{}",
-        "idempotency_key_paths": "[]",
-        "action_type": "script",
-        "action_payload": '{"script": "a.sh"}',
-        "recipient": "",
-        "auto_redeliveries": "0",
-    }
+def test_the_admin_add_form_refuses_a_secret_shorter_than_16_characters(admin_client):
+    form = admin_trigger_form(secret="too-short")
 
-    response = admin_client_.post("/admin/triggers/trigger/add/", form)
+    response = admin_client.post("/admin/triggers/trigger/add/", form)
 
     assert response.status_code == 200
     assert "at least 16 characters" in response.content.decode()
     assert not Trigger.objects.exists()
 
 
-def test_the_admin_change_form_never_shows_a_secret(admin_client_, make_trigger):
+def test_the_admin_change_form_never_shows_a_secret(admin_client, make_trigger):
     trigger = make_trigger()
     rotation.start_rotation(trigger, NEW_SECRET)
 
-    page = admin_client_.get(f"/admin/triggers/trigger/{trigger.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/triggers/trigger/{trigger.pk}/change/").content.decode()
 
     assert SECRET not in page
     assert NEW_SECRET not in page
@@ -246,41 +228,32 @@ def test_the_admin_change_form_never_shows_a_secret(admin_client_, make_trigger)
 
 
 def test_the_admin_starts_a_rotation_showing_the_next_secret_once_then_finishes_it(
-    admin_client_, make_trigger
+    admin_client, make_trigger
 ):
     trigger = make_trigger()
     changelist = "/admin/triggers/trigger/"
 
-    shown = admin_client_.post(
+    shown = admin_client.post(
         changelist, {"action": "start_secret_rotation", "_selected_action": [trigger.pk]}
     )
     trigger.refresh_from_db()
     assert trigger.next_secret in shown.content.decode()
     assert "no-store" in shown["Cache-Control"]
-    admin_client_.post(changelist, {"action": "finish_secret_rotation", "_selected_action": [trigger.pk]})
+    admin_client.post(changelist, {"action": "finish_secret_rotation", "_selected_action": [trigger.pk]})
 
     rotated_to = trigger.next_secret
     trigger.refresh_from_db()
     assert (trigger.secret, trigger.next_secret) == (rotated_to, "")
 
 
-def test_saving_the_admin_change_form_keeps_the_secrets(admin_client_, make_trigger):
+def test_saving_the_admin_change_form_keeps_the_secrets(admin_client, make_trigger):
     trigger = make_trigger()
     rotation.start_rotation(trigger, NEW_SECRET)
-    form = {
-        "name": "Renamed",
-        "slug": trigger.slug,
-        "source": trigger.source,
-        "event_filter": "{}",
-        "idempotency_key_paths": "[]",
-        "action_type": "script",
-        "action_payload": json.dumps(trigger.action_payload),
-        "recipient": "",
-        "auto_redeliveries": "0",
-        "enabled": "on",
-    }
+    form = admin_trigger_form(
+        name="Renamed", slug=trigger.slug, action_payload=json.dumps(trigger.action_payload)
+    )
 
-    saved = admin_client_.post(f"/admin/triggers/trigger/{trigger.pk}/change/", form)
+    saved = admin_client.post(f"/admin/triggers/trigger/{trigger.pk}/change/", form)
 
     assert saved.status_code == 302, saved.content.decode()[-2000:]
     trigger.refresh_from_db()

@@ -9,13 +9,12 @@ import hashlib
 import hmac
 import http.client
 import json
-import re
 import time
 from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import SECRET, sign, signature_headers, webhook_path
+from tests.conftest import SECRET, assert_unharmed, sign, signature_headers, webhook_path
 from triggers.models import Trigger, TriggerExecution
 
 ONE_MIB = 1024 * 1024
@@ -25,13 +24,6 @@ ONE_MIB = 1024 * 1024
 def server(module_server, transactional_db):
     yield module_server
     assert_unharmed(module_server)
-
-
-def assert_unharmed(server) -> None:
-    """Assert that the server process is up and has never answered a 5xx nor logged a traceback."""
-    assert server.process.poll() is None, "the server died"
-    assert not re.search(r'" 5\d\d ', server.log()), server.log()[-3000:]
-    assert "Traceback" not in server.log(), server.log()[-3000:]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import SECRET, run_worker, webhook_path, write_script
+from tests.conftest import SECRET, admin_trigger_form, run_worker, webhook_path, write_script
 from tests.test_idempotency_keys import EVOLUTION_API_V2_UPSERT, EVOLUTION_GO_MESSAGE
 from triggers import executor
 from triggers.ingest import record_event
@@ -151,20 +151,11 @@ def test_a_template_that_does_not_compile_is_refused_by_the_api(staff_client):
 
 
 def test_a_template_that_does_not_compile_is_a_form_error_in_the_admin(admin_client):
-    response = admin_client.post(
-        "/admin/triggers/trigger/add/",
-        {
-            "name": "Bad",
-            "slug": "bad",
-            "source": "whatsapp",
-            "action_type": "whatsapp",
-            "action_payload": json.dumps({"message": "{% for x %}"}),
-            "event_filter": "{}",
-            "idempotency_key_paths": "[]",
-            "secret": "a-long-enough-secret-value",
-            "enabled": "on",
-        },
+    form = admin_trigger_form(
+        source="whatsapp", action_type="whatsapp", action_payload=json.dumps({"message": "{% for x %}"})
     )
+
+    response = admin_client.post("/admin/triggers/trigger/add/", form)
 
     assert response.status_code == 200
     assert "does not compile" in response.content.decode()
