@@ -7,6 +7,8 @@ from pathlib import Path
 
 import requests
 
+from tests.support.processes import gunicorn_command
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,22 +26,7 @@ def fresh_database(name: str) -> None:
 
 def start_server(port: int, env: dict | None = None, workers: int = 2, threads: int = 4) -> subprocess.Popen:
     """Return a gunicorn process serving the project on `port`, once /healthz answers."""
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "evonexus.wsgi",
-        "--config",
-        "gunicorn.conf.py",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--access-logfile",
-        "/dev/null",
-    ]
+    command = gunicorn_command(port, workers=workers, threads=threads, access_log="/dev/null")
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

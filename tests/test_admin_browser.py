@@ -9,8 +9,10 @@ from django.contrib.auth.models import Permission
 from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import ROOT
+from tests.support.processes import ROOT
 from triggers.models import TriggerExecution
+
+pytestmark = pytest.mark.process  # every test here starts a process
 
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 CHROMIUM_FLAGS = [

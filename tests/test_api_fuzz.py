@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.conftest import assert_unharmed
+from tests.support.processes import assert_unharmed
 
 
 def openapi_document() -> dict:

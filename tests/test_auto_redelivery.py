@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from tests.conftest import run_worker, write_script
+from tests.support.forms import write_script
+from tests.support.processes import run_worker
 from triggers import executor
 from triggers.ingest import record_event
 from triggers.models import TriggerExecution

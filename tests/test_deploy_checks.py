@@ -4,7 +4,11 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.support.processes import ROOT
+
+pytestmark = pytest.mark.process  # every test here starts a process
 
 PRODUCTION = {
     "DEBUG": "false",

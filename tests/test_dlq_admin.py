@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from tests.conftest import admin_trigger_form
+from tests.support.forms import admin_trigger_form
 from triggers.models import TriggerExecution
 
 CHANGELIST = "/admin/triggers/triggerexecution/"

@@ -7,14 +7,10 @@ import sys
 import pytest
 import requests
 
-from tests.conftest import (
-    ROOT,
-    SANDBOX_GLOBAL_KEY,
-    SANDBOX_TOKEN,
-    free_port,
-    process_env,
-    wait_until_serving,
-)
+from tests.support.processes import ROOT, free_port, process_env, wait_until_serving
+from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
+
+pytestmark = pytest.mark.process  # every test here starts a process
 
 
 def evolution(*args: str, url: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -4,7 +4,7 @@ import hashlib
 import json
 import time
 
-from tests.conftest import SECRET, signature_headers, webhook_path
+from tests.support.signing import SECRET, signature_headers, webhook_path
 from triggers.models import TriggerExecution
 
 EVOLUTION_GO_MESSAGE = {

@@ -4,7 +4,11 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT, process_env
+import pytest
+
+from tests.support.processes import ROOT, process_env
+
+pytestmark = pytest.mark.process  # every test here starts a process
 
 EMIT = (
     "import django, logging; django.setup(); from evonexus.logs import log_event; "

@@ -6,7 +6,9 @@ import requests
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN, ServerProcess, sign, webhook_path
+from tests.support.processes import ServerProcess
+from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
+from tests.support.signing import sign, webhook_path
 from whatsapp.client import EvolutionClient
 from whatsapp.retry import RetryPolicy
 

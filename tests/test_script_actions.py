@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tests.conftest import run_worker, write_script
+from tests.support.forms import write_script
+from tests.support.processes import run_worker
 from triggers import executor
 from triggers.ingest import record_event
 from triggers.models import TriggerExecution

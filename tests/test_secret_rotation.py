@@ -8,7 +8,8 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from tests.conftest import SECRET, admin_trigger_form, sign, webhook_path
+from tests.support.forms import admin_trigger_form
+from tests.support.signing import SECRET, sign, webhook_path
 from triggers import rotation
 from triggers.models import Trigger
 

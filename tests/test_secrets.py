@@ -12,7 +12,9 @@ import requests
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from tests.conftest import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN, ServerProcess, run_worker, sign, webhook_path
+from tests.support.processes import ServerProcess, run_worker
+from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
+from tests.support.signing import sign, webhook_path
 from triggers.models import Trigger, TriggerExecution
 
 TRIGGER_SECRET = "trigger-secret-under-scan-0001"

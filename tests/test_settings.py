@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from evonexus.env import env_bool, env_int, env_list
-from tests.conftest import ROOT
+from tests.support.processes import ROOT
 
 PRINT_JOURNAL_MODE = (
     "import django; django.setup(); from django.db import connection; "
@@ -24,6 +24,7 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.process
 def test_it_refuses_the_development_secret_key_when_debug_is_off():
     result = run_python("import django; django.setup()", DEBUG="false")
 
@@ -31,6 +32,7 @@ def test_it_refuses_the_development_secret_key_when_debug_is_off():
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
 
 
+@pytest.mark.process
 def test_it_starts_with_the_development_secret_key_in_debug_mode(tmp_path):
     result = run_python(
         "import django; django.setup(); print('ok')",
@@ -41,6 +43,7 @@ def test_it_starts_with_the_development_secret_key_in_debug_mode(tmp_path):
     assert result.stdout.strip() == "ok", result.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -63,6 +66,7 @@ def test_it_fails_loudly_on_a_malformed_setting(variable, value, message):
     assert message in result.stderr
 
 
+@pytest.mark.process
 def test_the_embedded_sqlite_default_runs_in_wal_mode(tmp_path):
     result = run_python(
         PRINT_JOURNAL_MODE, SECRET_KEY="x" * 50, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3"

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.conftest import ROOT, process_env
+from tests.support.processes import ROOT, process_env
 from triggers.models import ExecutionEvent, TriggerExecution, WatermarkState
 from triggers.stats import compute_stats
 

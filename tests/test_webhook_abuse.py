@@ -14,7 +14,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import SECRET, assert_unharmed, sign, signature_headers, webhook_path
+from tests.support.processes import assert_unharmed
+from tests.support.signing import SECRET, sign, signature_headers, webhook_path
 from triggers.models import Trigger, TriggerExecution
 
 ONE_MIB = 1024 * 1024

@@ -7,7 +7,10 @@ import pytest
 import requests
 from django.db import IntegrityError, transaction
 
-from tests.conftest import queued_execution_ids, run_worker, sign, webhook_path, write_script
+from tests.support.forms import write_script
+from tests.support.processes import run_worker
+from tests.support.queue import queued_execution_ids
+from tests.support.signing import sign, webhook_path
 from triggers import ingest
 from triggers.models import TriggerExecution
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import sign, webhook_path
+from tests.support.signing import sign, webhook_path
 from triggers.models import TriggerExecution
 
 

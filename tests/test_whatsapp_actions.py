@@ -6,7 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import SECRET, admin_trigger_form, run_worker, webhook_path, write_script
+from tests.support.forms import admin_trigger_form, write_script
+from tests.support.processes import run_worker
+from tests.support.signing import SECRET, webhook_path
 from tests.test_idempotency_keys import EVOLUTION_API_V2_UPSERT, EVOLUTION_GO_MESSAGE
 from triggers import executor
 from triggers.ingest import record_event

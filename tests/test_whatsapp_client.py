@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.conftest import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN, free_port
+from tests.support.processes import free_port
+from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
 from whatsapp.client import EvolutionClient, InvalidNumber, derive_message_id, to_jid
 from whatsapp.retry import RetryPolicy
 

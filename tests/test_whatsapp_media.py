@@ -5,7 +5,8 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN, free_port
+from tests.support.processes import free_port
+from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
 from whatsapp.client import EvolutionClient
 from whatsapp.media import MediaNotConfigured, MediaStore, media_type_for, media_url_for
 

@@ -1,0 +1,1 @@
+"""What the tests (and bench/) share that is not a fixture: signing, processes, the sandbox."""

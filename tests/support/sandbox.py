@@ -1,0 +1,39 @@
+"""The Evolution Go sandbox, run in a thread, with helpers to script faults and read what it got."""
+
+import requests
+
+from whatsapp.sandbox import SandboxServer, SandboxState
+
+SANDBOX_TOKEN = "sandbox-instance-token-for-tests"
+SANDBOX_GLOBAL_KEY = "sandbox-global-key-for-tests"
+
+
+class Sandbox:
+    """A running Evolution Go sandbox on a loopback port."""
+
+    def __init__(self, **config):
+        self.state = SandboxState(instance_token=SANDBOX_TOKEN, global_key=SANDBOX_GLOBAL_KEY, **config)
+        self.server = SandboxServer("127.0.0.1", 0, self.state)
+        self.server.start_in_thread()
+        self.url = self.server.url
+
+    def fail_next(self, *faults: dict) -> None:
+        requests.post(f"{self.url}/_sandbox/faults", json={"faults": list(faults)}, timeout=5)
+
+    def messages(self) -> list[dict]:
+        return requests.get(f"{self.url}/_sandbox/messages", timeout=5).json()["messages"]
+
+    def attempts(self) -> list[dict]:
+        return requests.get(f"{self.url}/_sandbox/requests", timeout=5).json()["requests"]
+
+    def env(self) -> dict[str, str]:
+        """Return the environment that points a server or worker process at this sandbox."""
+        return {
+            "EVOLUTION_GO_URL": self.url,
+            "EVOLUTION_GO_INSTANCE_TOKEN": SANDBOX_TOKEN,
+            "EVOLUTION_GO_KEY": SANDBOX_GLOBAL_KEY,
+        }
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
