@@ -14,6 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.support.processes import ROOT, process_env
+from triggers import executor
 from triggers.models import ExecutionEvent, TriggerExecution, WatermarkState
 from triggers.stats import compute_stats
 
@@ -93,7 +94,7 @@ def by_status(**counts: int) -> dict:
     ],
 )
 def test_every_metric_equals_the_seeded_numbers(seeded, days, expected):
-    stats = compute_stats(days, now=NOW)
+    stats = compute_stats(days, now=NOW).as_dict()
 
     assert {key: stats[key] for key in expected} == expected
     assert stats["window_days"] == days
@@ -107,7 +108,7 @@ def test_duplicates_are_counted_when_they_arrive_through_the_webhook(make_trigge
     for _ in range(4):
         post_event(trigger, {"idempotency_key": "same"})
 
-    assert compute_stats(1)["idempotent_replays"] == 3
+    assert compute_stats(1).as_dict()["idempotent_replays"] == 3
 
 
 def sends(make_trigger, count: int) -> None:
@@ -119,24 +120,49 @@ def sends(make_trigger, count: int) -> None:
 
 def test_50_whatsapp_sends_in_24_hours_are_below_the_watermark_and_51_hit_it(make_trigger):
     sends(make_trigger, 50)
-    below = compute_stats(1)["circuit_breaker_watermark_hit"]
+    below = compute_stats(1).as_dict()["circuit_breaker_watermark_hit"]
     sends(make_trigger, 1)
 
     assert below is False
-    assert compute_stats(1)["circuit_breaker_watermark_hit"] is True
+    assert compute_stats(1).as_dict()["circuit_breaker_watermark_hit"] is True
 
 
 def test_sends_older_than_24_hours_do_not_count_whatever_the_window(make_trigger):
     sends(make_trigger, 51)
     TriggerExecution.objects.update(created_at=NOW - timedelta(hours=25))
 
-    assert compute_stats(30, now=NOW)["circuit_breaker_watermark_hit"] is False
+    assert compute_stats(30, now=NOW).as_dict()["circuit_breaker_watermark_hit"] is False
+
+
+def test_reading_the_stats_writes_nothing_not_even_a_watermark_flip(make_trigger):
+    sends(make_trigger, 51)
+
+    assert compute_stats(1).watermark.hit is True
+    assert not WatermarkState.objects.exists()
+
+
+def test_a_send_that_crosses_the_watermark_logs_the_flip_without_anyone_reading_stats(
+    make_trigger, sandbox, caplog
+):
+    sends(make_trigger, 50)
+    trigger = make_trigger(
+        action_type="whatsapp", action_payload={"message": "hi"}, recipient="5511988887777"
+    )
+    execution = TriggerExecution.objects.create(trigger=trigger)
+
+    with caplog.at_level("INFO", logger="evonexus.stats"):
+        executor.execute(execution.pk)
+
+    assert [r.getMessage() for r in caplog.records if r.name == "evonexus.stats"] == [
+        "evt=circuit_breaker_watermark_hit sends_24h=51 threshold=50"
+    ]
+    assert WatermarkState.objects.get().hit is True
 
 
 def stats_calls_in_two_processes(calls_each: int, **env: str) -> str:
     code = (
-        "import django; django.setup(); from triggers.stats import compute_stats; "
-        f"[compute_stats() for _ in range({calls_each})]"
+        "import django; django.setup(); from triggers.stats import check_watermark; "
+        f"[check_watermark() for _ in range({calls_each})]"
     )
     processes = [
         subprocess.Popen(
@@ -178,7 +204,7 @@ def test_the_api_needs_the_view_permission_on_executions_like_the_stats_page(dja
 def test_the_api_answers_the_same_numbers(staff_client, seeded):
     answer = staff_client.get("/api/triggers/stats", {"days": 7}).json()
 
-    expected = compute_stats(7)
+    expected = compute_stats(7).as_dict()
     assert {k: v for k, v in answer.items() if k != "generated_at"} == {
         k: v for k, v in expected.items() if k != "generated_at"
     }

@@ -1,40 +1,17 @@
-"""What a trigger can do with an event: validate an action's payload and run it."""
+"""The script action: run a program from SCRIPTS_DIR with the event on stdin."""
 
 import json
 import os
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 
-from triggers import messaging
-from triggers.models import ActionType
 from triggers.outcomes import ActionOutcome
 
 # A script exits with EX_TEMPFAIL (sysexits.h) to say "try again later".
 EX_TEMPFAIL = 75
-
-
-def validate_action_payload(action_type: str, payload: Any) -> None:
-    """Raise `ValidationError` unless `payload` is valid for `action_type`."""
-    if not isinstance(payload, dict):
-        raise ValidationError("action_payload must be a JSON object.")
-    if action_type == ActionType.SCRIPT:
-        script = payload.get("script")
-        if not isinstance(script, str) or not script.strip():
-            raise ValidationError('A script action needs "script": the program\'s name in SCRIPTS_DIR.')
-        args = payload.get("args", [])
-        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            raise ValidationError('"args" must be a list of strings.')
-        if not isinstance(payload.get("reply_via_whatsapp", False), bool):
-            raise ValidationError('"reply_via_whatsapp" must be true or false.')
-    elif action_type == ActionType.WHATSAPP:
-        messaging.validate_message_template(payload.get("message"))
-    else:
-        raise ValidationError(f"Unknown action type {action_type!r}.")
 
 
 def resolve_script(name: str) -> Path:

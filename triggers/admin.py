@@ -7,7 +7,6 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import MinLengthValidator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
@@ -24,11 +23,9 @@ from triggers.models import (
     ExecutionStatus,
     Trigger,
     TriggerExecution,
-    generate_secret,
 )
-from triggers.rotation import MIN_SECRET_LENGTH
-
-REPLAY_PERMISSION = "triggers.replay_triggerexecution"
+from triggers.permissions import REPLAY_EXECUTIONS, VIEW_EXECUTIONS
+from triggers.validators import MIN_SECRET_LENGTH, generate_secret
 
 _STATUS_COLOURS = {
     ExecutionStatus.PENDING: "#6c757d",
@@ -96,10 +93,9 @@ class TriggerAdmin(CheckedSelectionAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is None:
             form.base_fields["secret"].help_text = (
-                "Generated; or paste the one your sender chose (16 characters or more). "
+                f"Generated; or paste the one your sender chose ({MIN_SECRET_LENGTH} characters or more). "
                 "Copy it into the sender now: it is never shown again."
             )
-            form.base_fields["secret"].validators.append(MinLengthValidator(MIN_SECRET_LENGTH))
         return form
 
     @admin.display(description="Webhook path")
@@ -232,7 +228,7 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
         return False
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(REPLAY_PERMISSION)
+        return request.user.has_perm(REPLAY_EXECUTIONS)
 
     # --- columns and detail fields -------------------------------------------------------
 
@@ -282,7 +278,7 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
         if request.method == "POST" and request.POST.get("action") == "replay_selected":
             if not self.has_replay_permission(request):
                 raise PermissionDenied
-        extra_context = {**(extra_context or {}), "watermark": stats.check_watermark()}
+        extra_context = {**(extra_context or {}), "watermark": stats.current_watermark()}
         return super().changelist_view(request, extra_context)
 
     @admin.action(permissions=["replay"], description="Replay selected executions")
@@ -348,7 +344,7 @@ class ExecutionStatsAdmin(admin.ModelAdmin):
     WINDOWS = (1, 7, 30)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.has_perm("triggers.view_triggerexecution")
+        return request.user.has_perm(VIEW_EXECUTIONS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -365,7 +361,7 @@ class ExecutionStatsAdmin(admin.ModelAdmin):
         windows = [stats.compute_stats(days) for days in self.WINDOWS]
         executions_url = reverse("admin:triggers_triggerexecution_changelist")
         status_rows = [
-            (label, f"{executions_url}?status={value}", [window["by_status"][value] for window in windows])
+            (label, f"{executions_url}?status={value}", [window.by_status[value] for window in windows])
             for value, label in ExecutionStatus.choices
         ]
         context = {
@@ -375,8 +371,7 @@ class ExecutionStatsAdmin(admin.ModelAdmin):
             "windows": windows,
             "status_rows": status_rows,
             "dlq_url": f"{executions_url}?status={StatusFilter.DLQ}",
-            # Each window already checked the watermark; reuse the figures.
-            "watermark": stats.Watermark(windows[0]["whatsapp_sends_24h"], windows[0]["watermark_threshold"]),
+            "watermark": windows[0].watermark,
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/triggers/executionstats/stats.html", context)

@@ -17,9 +17,11 @@ from django_tasks_db import DatabaseBackend
 from evonexus.logs import log_event
 from triggers import messaging
 from triggers.actions import run_script
-from triggers.models import ActionType, ErrorCategory, ExecutionEvent, ExecutionStatus, TriggerExecution
+from triggers.choices import ActionType, ErrorCategory, ExecutionStatus
+from triggers.models import ExecutionEvent, TriggerExecution
 from triggers.outcomes import ActionOutcome
 from triggers.redelivery import next_redelivery_at
+from triggers.stats import check_watermark
 
 logger = logging.getLogger("evonexus.executor")
 
@@ -58,11 +60,7 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
         return ActionOutcome.permanent(f"unknown action type {trigger.action_type!r}")
     except Exception as exc:  # a bug or an environment problem: keep it replayable
         logger.exception("action crashed for execution %s", execution.pk)
-        return ActionOutcome(
-            ExecutionStatus.FAILED_RETRYABLE,
-            ErrorCategory.UNKNOWN,
-            error=f"action crashed: {type(exc).__name__}: {exc}",
-        )
+        return ActionOutcome.failure(ErrorCategory.UNKNOWN, f"action crashed: {type(exc).__name__}: {exc}")
 
 
 def execute(execution_id: int) -> str | None:
@@ -97,6 +95,9 @@ def execute(execution_id: int) -> str | None:
             ExecutionEvent.objects.create(
                 execution_id=execution_id, kind=ExecutionEvent.Kind.REDELIVERY, at=redelivery_at
             )
+    if outcome.whatsapp_attempts:
+        # Sends are where the volume watermark can flip: note it here, not on read paths.
+        check_watermark(now=now)
     log_event(
         logger,
         "execution_finished",

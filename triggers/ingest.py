@@ -1,12 +1,23 @@
-"""Record an incoming event exactly once: the dedup write path."""
+"""Take one webhook delivery in: the whole ingest pipeline, and the dedup write path.
 
+`receive` is the one service behind the webhook URL: find the trigger, check
+the request's size and type, parse and authenticate it, filter, find the
+idempotency key and record the event exactly once. It answers an `Outcome`;
+the view only turns that into HTTP.
+"""
+
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from triggers import sources
 from triggers.executor import enqueue_execution
+from triggers.lookup import get_trigger
 from triggers.models import (
     IDEMPOTENCY_CONSTRAINT,
     ExecutionEvent,
@@ -84,3 +95,101 @@ def record_event(trigger: Trigger, event_data: dict, key: str | None) -> Recorde
             count_duplicate(holder)
             return Recorded("duplicate", holder, raced=True)
     raise RuntimeError(f"could not record event with key {key!r} for trigger {trigger.pk}")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One POST to a webhook URL, as the pipeline needs it (nothing of HTTP frameworks)."""
+
+    headers: Mapping[str, str]
+    content_type: str
+    content_length: str  # the header as sent; "" when absent
+    chunked: bool
+    read_body: Callable[[], bytes]  # called only once size and type are acceptable
+
+
+# What a delivery can come to. Rejections and ignores carry a `reason`.
+ACCEPTED, DUPLICATE, IGNORED, REJECTED = "accepted", "duplicate", "ignored", "rejected"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `receive` did with a delivery."""
+
+    status: str
+    reason: str = ""
+    message: str = ""
+    trigger: Trigger | None = None
+    execution_id: int | None = None
+    key: str | None = None
+    raced: bool = False
+
+
+def _rejected(trigger: Trigger | None, reason: str, message: str) -> Outcome:
+    return Outcome(REJECTED, reason, message, trigger)
+
+
+def _is_json_content_type(content_type: str) -> bool:
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def _check_envelope(delivery: Delivery) -> tuple[str, str] | None:
+    """Return `(reason, message)` if the request cannot be read as an event, else `None`."""
+    if delivery.chunked:
+        # A WSGI app reads a body only up to its Content-Length; unstated, it reads nothing.
+        return "length_required", "Content-Length is required."
+    length = delivery.content_length or "0"
+    if not length.isdigit():
+        return "invalid_content_length", "Content-Length must be a number."
+    if int(length) > settings.WEBHOOK_MAX_BODY_BYTES:
+        return "body_too_large", f"Request body exceeds {settings.WEBHOOK_MAX_BODY_BYTES} bytes."
+    if not _is_json_content_type(delivery.content_type):
+        return "unsupported_media_type", "Content-Type must be application/json."
+    return None
+
+
+def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> Outcome:
+    """Return what became of one delivery to the webhook URL of `public_id`.
+
+    Rejected (nothing stored): no such trigger (`not_found`), a chunked body
+    (`length_required`), a bad or too large Content-Length, a content type
+    other than JSON, a body that is not a storable JSON object
+    (`invalid_payload`) or that does not authenticate (`unauthorized`).
+    Ignored (nothing stored): a disabled trigger, an event the filter refuses.
+    Otherwise the event is recorded (`accepted`) or found to be a `duplicate`.
+    """
+    trigger = get_trigger(public_id)
+    if trigger is None:
+        return _rejected(None, "not_found", "No trigger with this webhook URL.")
+    if refusal := _check_envelope(delivery):
+        return _rejected(trigger, *refusal)
+    body = delivery.read_body()
+    try:
+        payload = sources.parse_json_body(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
+        sources.verify_request(
+            trigger.source,
+            trigger.signing_secrets(),
+            delivery.headers,
+            body,
+            payload,
+            now=time.time() if now is None else now,
+            tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
+        )
+    except sources.InvalidPayload as exc:
+        return _rejected(trigger, "invalid_payload", str(exc))
+    except sources.AuthenticationFailed as exc:
+        return _rejected(trigger, "unauthorized", str(exc))
+    if not trigger.enabled:
+        return Outcome(IGNORED, "disabled", trigger=trigger)
+    event = sources.parse_event(trigger.source, delivery.headers, payload)
+    if not sources.matches_filter(event, trigger.event_filter):
+        return Outcome(IGNORED, "filtered", trigger=trigger)
+    key = sources.extract_idempotency_key(
+        trigger.source, delivery.headers, payload, event, trigger.idempotency_key_paths
+    )
+    recorded = record_event(trigger, sources.redact_secrets(event), key)
+    status = DUPLICATE if recorded.outcome == "duplicate" else ACCEPTED
+    return Outcome(status, trigger=trigger, execution_id=recorded.execution_id, key=key, raced=recorded.raced)

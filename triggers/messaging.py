@@ -2,17 +2,12 @@
 
 import dataclasses
 
-from django.core.exceptions import ValidationError
-from django.template import Context, Engine, TemplateSyntaxError
-
-from triggers.models import ErrorCategory, ExecutionStatus
+from triggers.choices import ExecutionStatus
 from triggers.outcomes import ActionOutcome
+from triggers.templating import render_message
 from whatsapp import client as gateway
-from whatsapp.classify import PERMANENT
 
 MAX_REPLY_CHARS = 4096
-
-_ENGINE = Engine()
 
 # Where each sender puts "who wrote this", in order of preference: the chat
 # first, so a command sent in a group is answered in the group.
@@ -22,22 +17,6 @@ _SENDER_PATHS = (
     ("data", "phone"),
     ("data", "from"),
 )
-
-
-def validate_message_template(template: object) -> None:
-    """Raise `ValidationError` unless `template` is a non-empty Django template that compiles."""
-    if not isinstance(template, str) or not template.strip():
-        raise ValidationError('A whatsapp action needs "message": the text to send (a Django template).')
-    try:
-        _ENGINE.from_string(template)
-    except TemplateSyntaxError as exc:
-        raise ValidationError(f"The message template does not compile: {exc}") from None
-
-
-def render_message(template: str, event: dict) -> str:
-    """Return the message for `event`: the event's keys are template variables, and so is `event`."""
-    # Messages are plain text, not HTML: nothing may be escaped (a Context escapes by default).
-    return _ENGINE.from_string(template).render(Context({**event, "event": event}, autoescape=False))
 
 
 def resolve_recipient(configured: str, event: dict) -> str | None:
@@ -72,15 +51,9 @@ def send_message(text: str, recipient: str, *, message_seed: str) -> ActionOutco
         return ActionOutcome(
             ExecutionStatus.COMPLETED, None, summary, "", result.attempts, whatsapp_attempts=result.attempts
         )
-    status = ExecutionStatus.FAILED if result.category == PERMANENT else ExecutionStatus.FAILED_RETRYABLE
     error = f"WhatsApp send failed after {result.attempts} attempt(s): {result.error}"
-    return ActionOutcome(
-        status,
-        ErrorCategory(result.category),
-        error=error,
-        attempts=result.attempts,
-        whatsapp_attempts=result.attempts,
-    )
+    failed = ActionOutcome.failure(result.category, error, attempts=result.attempts)
+    return dataclasses.replace(failed, whatsapp_attempts=result.attempts)
 
 
 def _message_seed(execution_id: int) -> str:

@@ -1,71 +1,59 @@
 """Triggers (a webhook URL and what to do) and their executions (one per event)."""
 
-import secrets
 import uuid
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
+from django.dispatch import Signal
 from django.urls import reverse
 
-from triggers.sources import InvalidPayload, check_storable
-from whatsapp.client import InvalidNumber, to_jid
+# The choices and validators live in their own modules; they are re-exported here
+# because migrations and older code reference them as `triggers.models.<name>`.
+from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, Source
+from triggers.validators import (
+    generate_secret,
+    validate_action_payload,
+    validate_event_filter,
+    validate_key_paths,
+    validate_recipient,
+    validate_secret_length,
+    validate_storable_json,
+)
+
+__all__ = [
+    "ActionType",
+    "ErrorCategory",
+    "ExecutionEvent",
+    "ExecutionStats",
+    "ExecutionStatus",
+    "Source",
+    "Trigger",
+    "TriggerExecution",
+    "WatermarkState",
+    "generate_secret",
+    "validate_event_filter",
+    "validate_key_paths",
+    "validate_recipient",
+    "validate_storable_json",
+]
 
 IDEMPOTENCY_CONSTRAINT = "triggers_execution_unique_active_key"
 
-
-def generate_secret() -> str:
-    """Return a new trigger secret: 32 random bytes as hex."""
-    return secrets.token_hex(32)
-
-
-def validate_event_filter(value: Any) -> None:
-    """Raise `ValidationError` unless `value` is an object of path → expected value."""
-    if not isinstance(value, dict):
-        raise ValidationError("event_filter must be a JSON object of path: value pairs.")
-    for path in value:
-        if not path.strip():
-            raise ValidationError("event_filter keys must be non-empty paths.")
+# Sent with `public_ids` after a queryset `update()` of triggers (`bulk_update()` runs
+# through it), for which Django sends no `post_save`: the trigger cache listens.
+triggers_updated = Signal()
 
 
-def validate_storable_json(value: Any) -> None:
-    """Raise `ValidationError` if a database cannot store `value` (NUL, unpaired surrogates, depth)."""
-    try:
-        check_storable(value)
-    except InvalidPayload as exc:
-        raise ValidationError(str(exc)) from None
+class TriggerQuerySet(models.QuerySet):
+    """Triggers; bulk changes announce themselves, so no process keeps a stale copy."""
 
-
-def validate_key_paths(value: Any) -> None:
-    """Raise `ValidationError` unless `value` is a list of non-empty dotted paths."""
-    if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
-        raise ValidationError('idempotency_key_paths must be a list of dotted paths, e.g. ["data.order.id"].')
-
-
-def validate_recipient(value: str) -> None:
-    """Raise `ValidationError` unless `value` is empty, a phone number or a WhatsApp JID."""
-    if value.strip():
-        try:
-            to_jid(value)
-        except InvalidNumber as exc:
-            raise ValidationError(str(exc)) from None
-
-
-class Source(models.TextChoices):
-    GITHUB = "github", "GitHub"
-    STRIPE = "stripe", "Stripe"
-    LINEAR = "linear", "Linear"
-    TELEGRAM = "telegram", "Telegram"
-    DISCORD = "discord", "Discord"
-    WHATSAPP = "whatsapp", "WhatsApp (Evolution Go / Evolution API)"
-    CUSTOM = "custom", "Custom (N8N, scripts, anything)"
-
-
-class ActionType(models.TextChoices):
-    SCRIPT = "script", "Run a script"
-    WHATSAPP = "whatsapp", "Send a WhatsApp message"
+    def update(self, **kwargs) -> int:
+        public_ids = list(self.values_list("public_id", flat=True))
+        count = super().update(**kwargs)
+        triggers_updated.send(sender=Trigger, public_ids=public_ids)
+        return count
 
 
 class Trigger(models.Model):
@@ -100,11 +88,12 @@ class Trigger(models.Model):
         validators=[validate_recipient],
         help_text="WhatsApp number or JID to send to; empty: the event's sender.",
     )
-    secret = models.CharField(max_length=255, default=generate_secret)
+    secret = models.CharField(max_length=255, default=generate_secret, validators=[validate_secret_length])
     next_secret = models.CharField(
         max_length=255,
         blank=True,
         default="",
+        validators=[validate_secret_length],
         help_text="During a secret rotation, the new secret; both it and `secret` verify until "
         "the rotation is finished (it becomes `secret`) or cancelled.",
     )
@@ -117,6 +106,8 @@ class Trigger(models.Model):
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TriggerQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -133,27 +124,10 @@ class Trigger(models.Model):
         return reverse("trigger-webhook", kwargs={"public_id": self.public_id})
 
     def clean(self) -> None:
-        from triggers.actions import validate_action_payload
-
         try:
             validate_action_payload(self.action_type, self.action_payload)
         except ValidationError as exc:
             raise ValidationError({"action_payload": exc.messages}) from None
-
-
-class ExecutionStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    COMPLETED = "completed", "Completed"
-    FAILED_RETRYABLE = "failed_retryable", "Failed (retryable)"
-    FAILED = "failed", "Failed (permanent)"
-    REPLAYED = "replayed", "Replayed"
-
-
-class ErrorCategory(models.TextChoices):
-    TRANSIENT = "transient", "Transient"
-    PERMANENT = "permanent", "Permanent"
-    UNKNOWN = "unknown", "Unknown"
 
 
 class ExecutionQuerySet(models.QuerySet):

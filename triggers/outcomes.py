@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from triggers.models import ErrorCategory, ExecutionStatus
+from triggers.choices import ErrorCategory, ExecutionStatus, failure_status
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,14 @@ class ActionOutcome:
         return cls(ExecutionStatus.COMPLETED, None, summary, "", attempts)
 
     @classmethod
+    def failure(cls, category: str, error: str, summary: str = "", attempts: int = 1) -> "ActionOutcome":
+        """Return a failed outcome; `failure_status` decides whether it can be tried again."""
+        return cls(failure_status(category), ErrorCategory(category), summary, error, attempts)
+
+    @classmethod
     def transient(cls, error: str, summary: str = "", attempts: int = 1) -> "ActionOutcome":
-        return cls(ExecutionStatus.FAILED_RETRYABLE, ErrorCategory.TRANSIENT, summary, error, attempts)
+        return cls.failure(ErrorCategory.TRANSIENT, error, summary, attempts)
 
     @classmethod
     def permanent(cls, error: str, summary: str = "", attempts: int = 1) -> "ActionOutcome":
-        return cls(ExecutionStatus.FAILED, ErrorCategory.PERMANENT, summary, error, attempts)
+        return cls.failure(ErrorCategory.PERMANENT, error, summary, attempts)

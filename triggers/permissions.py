@@ -4,6 +4,11 @@ from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+# The permission names, as `user.has_perm` takes them: the admin and the API ask these.
+CHANGE_TRIGGERS = "triggers.change_trigger"
+VIEW_EXECUTIONS = "triggers.view_triggerexecution"
+REPLAY_EXECUTIONS = "triggers.replay_triggerexecution"
+
 
 class ModelPermissions(DjangoModelPermissions):
     """Allow a user holding the model permission for the method: view for reads, add, change, delete.
@@ -25,7 +30,7 @@ class CanChangeTriggers(BasePermission):
     message = "Rotating a secret needs the 'Can change trigger' permission."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return request.user.has_perm("triggers.change_trigger")
+        return request.user.has_perm(CHANGE_TRIGGERS)
 
 
 class CanViewExecutions(BasePermission):
@@ -34,7 +39,7 @@ class CanViewExecutions(BasePermission):
     message = "The stats need the 'Can view trigger execution' permission."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return request.user.has_perm("triggers.view_triggerexecution")
+        return request.user.has_perm(VIEW_EXECUTIONS)
 
 
 class CanReplay(BasePermission):
@@ -43,4 +48,4 @@ class CanReplay(BasePermission):
     message = "Replaying needs the 'Can replay trigger executions' permission."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return request.user.has_perm("triggers.replay_triggerexecution")
+        return request.user.has_perm(REPLAY_EXECUTIONS)

@@ -14,8 +14,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from evonexus.logs import log_event
+from triggers.choices import ErrorCategory, ExecutionStatus, failure_status
 from triggers.executor import enqueue_execution
-from triggers.models import ErrorCategory, ExecutionStatus, TriggerExecution
+from triggers.models import TriggerExecution
 
 logger = logging.getLogger("evonexus.reaper")
 
@@ -42,7 +43,7 @@ def reap_lost_runs(now: datetime) -> list[int]:
         moved = TriggerExecution.objects.filter(
             pk=execution_id, status=ExecutionStatus.RUNNING, started_at__lt=cutoff
         ).update(
-            status=ExecutionStatus.FAILED_RETRYABLE,
+            status=failure_status(ErrorCategory.UNKNOWN),
             error_category=ErrorCategory.UNKNOWN,
             error=LOST_WORKER_ERROR,
             completed_at=now,

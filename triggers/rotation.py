@@ -14,11 +14,10 @@ import logging
 from django.db import transaction
 
 from evonexus.logs import log_event
-from triggers.models import Trigger, generate_secret
+from triggers.models import Trigger
+from triggers.validators import MIN_SECRET_LENGTH, generate_secret
 
 logger = logging.getLogger("evonexus.rotation")
-
-MIN_SECRET_LENGTH = 16
 
 
 class RotationError(Exception):
@@ -34,7 +33,7 @@ def start_rotation(trigger: Trigger, next_secret: str | None = None, *, user: st
 
     Without `next_secret` one is generated. Starting again during a rotation
     replaces the next secret (the old next secret stops verifying). Raises
-    `ValueError` for a secret shorter than 16 characters or equal to the current one.
+    `ValueError` for a secret shorter than `MIN_SECRET_LENGTH` (16) characters or equal to the current one.
     Each step is logged with `user` (who asked), never with a secret.
     """
     next_secret = generate_secret() if next_secret is None else next_secret.strip()

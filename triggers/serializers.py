@@ -4,8 +4,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from triggers.actions import validate_action_payload
-from triggers.models import Trigger, TriggerExecution, validate_event_filter, validate_key_paths
+from triggers.models import Trigger, TriggerExecution
+from triggers.validators import (
+    MIN_SECRET_LENGTH,
+    validate_action_payload,
+    validate_event_filter,
+    validate_key_paths,
+)
 
 
 class StrictStringsMixin:
@@ -53,7 +58,7 @@ class TriggerSerializer(StrictStringsMixin, serializers.ModelSerializer):
     secret = serializers.CharField(
         write_only=True,
         required=False,
-        min_length=16,
+        min_length=MIN_SECRET_LENGTH,
         max_length=255,
         help_text="Shared secret for signatures; generated (32 random bytes, hex) when omitted.",
     )
@@ -141,7 +146,7 @@ class SecretRotationSerializer(StrictStringsMixin, serializers.Serializer):
 
     next_secret = serializers.CharField(
         required=False,
-        min_length=16,
+        min_length=MIN_SECRET_LENGTH,
         max_length=255,
         write_only=True,
         help_text="The new secret; generated (32 random bytes, hex) when omitted.",

@@ -13,7 +13,8 @@ import hmac
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 MAX_KEY_LENGTH = 255
@@ -252,14 +253,6 @@ def _verify_whatsapp(secrets: Iterable[str], payload: dict, **_: Any) -> None:
         raise AuthenticationFailed("instanceToken does not match")
 
 
-_VERIFIERS = {
-    "github": _verify_github,
-    "stripe": _verify_stripe,
-    "linear": _verify_linear,
-    "whatsapp": _verify_whatsapp,
-}
-
-
 def verify_request(
     source: str,
     secrets: Iterable[str],
@@ -279,8 +272,7 @@ def verify_request(
     secrets = [s for s in secrets if s]
     if not secrets:
         raise AuthenticationFailed("the trigger has no secret")
-    verifier = _VERIFIERS.get(source, _verify_generic)
-    verifier(
+    spec_for(source).verify(
         secrets=secrets,
         headers=_lower(headers),
         body=body,
@@ -394,23 +386,12 @@ def _parse_custom(headers: dict, payload: dict) -> dict:
     return {"event_type": event_type or "webhook", "data": payload}
 
 
-_PARSERS = {
-    "whatsapp": _parse_whatsapp,
-    "github": _parse_github,
-    "stripe": _parse_stripe,
-    "linear": _parse_linear,
-    "telegram": _parse_telegram,
-    "discord": _parse_discord,
-}
-
-
 def parse_event(source: str, headers: Mapping[str, str], payload: dict) -> dict:
     """Return the event in the common shape: `event_type`, `source`, `data` and source fields.
 
     Unknown sources parse like `custom`: the body is kept whole under `data`.
     """
-    parser = _PARSERS.get(source, _parse_custom)
-    event = parser(_lower(headers), payload)
+    event = spec_for(source).parse(_lower(headers), payload)
     event["event_type"] = str(event["event_type"]) if event["event_type"] is not None else None
     return {"source": source, **event}
 
@@ -440,18 +421,6 @@ def normalize_key(value: Any) -> str | None:
     return value
 
 
-def _source_key_candidates(source: str, headers: dict, payload: dict) -> list[Any]:
-    if source == "whatsapp":
-        return [lookup_path(payload, "data.Info.ID"), lookup_path(payload, "data.key.id")]
-    if source == "github":
-        return [headers.get("x-github-delivery")]
-    if source == "stripe":
-        return [payload.get("id")]
-    if source == "linear":
-        return [headers.get("linear-delivery"), payload.get("webhookId")]
-    return [headers.get("webhook-id")]
-
-
 def extract_idempotency_key(
     source: str,
     headers: Mapping[str, str],
@@ -470,7 +439,7 @@ def extract_idempotency_key(
     candidates: list[Any] = [lowered.get("idempotency-key")]
     for path in list(key_paths) or DEFAULT_KEY_PATHS:
         candidates += [lookup_path(payload, path), lookup_path(event, path)]
-    candidates += _source_key_candidates(source, lowered, payload)
+    candidates += spec_for(source).native_keys(lowered, payload)
     for candidate in candidates:
         key = normalize_key(candidate)
         if key is not None:
@@ -519,3 +488,58 @@ def redact_secrets(value: Any) -> Any:
     if isinstance(value, list):
         return [redact_secrets(item) for item in value]
     return value
+
+
+# --- One record per source ---------------------------------------------------------------
+
+
+def _keys_whatsapp(headers: dict, payload: dict) -> list[Any]:
+    return [lookup_path(payload, "data.Info.ID"), lookup_path(payload, "data.key.id")]
+
+
+def _keys_github(headers: dict, payload: dict) -> list[Any]:
+    return [headers.get("x-github-delivery")]
+
+
+def _keys_stripe(headers: dict, payload: dict) -> list[Any]:
+    return [payload.get("id")]
+
+
+def _keys_linear(headers: dict, payload: dict) -> list[Any]:
+    return [headers.get("linear-delivery"), payload.get("webhookId")]
+
+
+def _keys_standard_webhooks(headers: dict, payload: dict) -> list[Any]:
+    return [headers.get("webhook-id")]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What one sender does: how it proves itself, what its events look like, its own event id.
+
+    `verify(secrets=, headers=, body=, payload=, now=, tolerance=)` raises
+    `AuthenticationFailed`; `parse(headers, payload)` returns the event's
+    source fields; `native_keys(headers, payload)` returns the candidates for
+    the sender's own delivery or message id, best first. Headers are lower-cased.
+    """
+
+    verify: Callable[..., None]
+    parse: Callable[[dict, dict], dict]
+    native_keys: Callable[[dict, dict], list[Any]]
+
+
+# Keyed by the stored `Trigger.source` values; a test checks that every value has one.
+SOURCES: dict[str, SourceSpec] = {
+    "github": SourceSpec(_verify_github, _parse_github, _keys_github),
+    "stripe": SourceSpec(_verify_stripe, _parse_stripe, _keys_stripe),
+    "linear": SourceSpec(_verify_linear, _parse_linear, _keys_linear),
+    "telegram": SourceSpec(_verify_generic, _parse_telegram, _keys_standard_webhooks),
+    "discord": SourceSpec(_verify_generic, _parse_discord, _keys_standard_webhooks),
+    "whatsapp": SourceSpec(_verify_whatsapp, _parse_whatsapp, _keys_whatsapp),
+    "custom": SourceSpec(_verify_generic, _parse_custom, _keys_standard_webhooks),
+}
+
+
+def spec_for(source: str) -> SourceSpec:
+    """Return the record of `source`; an unknown source is treated like `custom`."""
+    return SOURCES.get(source, SOURCES["custom"])

@@ -1,5 +1,8 @@
 """Operational stats and the WhatsApp volume watermark: the one computation every view shows.
 
+Reading stats never writes; the watermark's flip is recorded by `check_watermark`,
+which the executor calls after each action that contacted the gateway.
+
 ORM aggregates only (no SQL strings), a handful of queries whatever the table size.
 """
 
@@ -41,16 +44,59 @@ class Watermark:
         return self.sends_24h > self.threshold
 
 
-def check_watermark(*, now: datetime | None = None) -> Watermark:
-    """Return the watermark now (sends over the threshold is a hit; equal is not), logging a flip."""
+def current_watermark(*, now: datetime | None = None) -> Watermark:
+    """Return the watermark now: sends over the threshold is a hit; equal is not. Writes nothing."""
     now = now or timezone.now()
-    watermark = Watermark(whatsapp_sends_since(now - timedelta(hours=24)), settings.WHATSAPP_DAILY_WATERMARK)
+    return Watermark(whatsapp_sends_since(now - timedelta(hours=24)), settings.WHATSAPP_DAILY_WATERMARK)
+
+
+def check_watermark(*, now: datetime | None = None) -> Watermark:
+    """Return the watermark now, after recording (and logging, once) a flip.
+
+    Called where sends happen (the executor, after an action that contacted
+    the gateway), so a flip is noticed whether or not anybody reads the stats.
+    """
+    now = now or timezone.now()
+    watermark = current_watermark(now=now)
     record_watermark_state(watermark, now)
     return watermark
 
 
-def compute_stats(days: int = 1, *, now: datetime | None = None) -> dict:
-    """Return the stats over the last `days` days (clamped to 1-30), as JSON-ready data.
+@dataclass(frozen=True)
+class Stats:
+    """The operational numbers over one window (see `compute_stats`)."""
+
+    window_days: int
+    total_executions: int
+    by_status: dict[str, int]
+    dlq_size: int
+    idempotent_replays: int
+    replays: int
+    wpp_command_count: int
+    retries_observed: int
+    watermark: Watermark
+    generated_at: datetime
+
+    def as_dict(self) -> dict:
+        """Return the stats as the API, the command's JSON and the metrics give them."""
+        return {
+            "window_days": self.window_days,
+            "total_executions": self.total_executions,
+            "by_status": dict(self.by_status),
+            "dlq_size": self.dlq_size,
+            "idempotent_replays": self.idempotent_replays,
+            "replays": self.replays,
+            "wpp_command_count": self.wpp_command_count,
+            "retries_observed": self.retries_observed,
+            "whatsapp_sends_24h": self.watermark.sends_24h,
+            "circuit_breaker_watermark_hit": self.watermark.hit,
+            "watermark_threshold": self.watermark.threshold,
+            "generated_at": self.generated_at.isoformat(),
+        }
+
+
+def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
+    """Return the stats over the last `days` days (clamped to 1-30). Reads only.
 
     Counts by creation time unless said otherwise: `dlq_size` is the queue
     now; `idempotent_replays` counts duplicate deliveries by when they
@@ -73,21 +119,18 @@ def compute_stats(days: int = 1, *, now: datetime | None = None) -> dict:
         duplicates=Count("id", filter=Q(kind=ExecutionEvent.Kind.DUPLICATE)),
         redeliveries=Count("id", filter=Q(kind=ExecutionEvent.Kind.REDELIVERY)),
     )
-    watermark = check_watermark(now=now)
-    return {
-        "window_days": days,
-        "total_executions": totals["total"],
-        "by_status": {value: totals[f"status_{value}"] for value in ExecutionStatus.values},
-        "dlq_size": TriggerExecution.objects.dead_letter().count(),
-        "idempotent_replays": events["duplicates"],
-        "replays": totals["operator_replays"] + events["redeliveries"],
-        "wpp_command_count": totals["wpp"],
-        "retries_observed": totals["wpp_attempts"] - totals["wpp"],
-        "whatsapp_sends_24h": watermark.sends_24h,
-        "circuit_breaker_watermark_hit": watermark.hit,
-        "watermark_threshold": watermark.threshold,
-        "generated_at": now.isoformat(),
-    }
+    return Stats(
+        window_days=days,
+        total_executions=totals["total"],
+        by_status={value: totals[f"status_{value}"] for value in ExecutionStatus.values},
+        dlq_size=TriggerExecution.objects.dead_letter().count(),
+        idempotent_replays=events["duplicates"],
+        replays=totals["operator_replays"] + events["redeliveries"],
+        wpp_command_count=totals["wpp"],
+        retries_observed=totals["wpp_attempts"] - totals["wpp"],
+        watermark=current_watermark(now=now),
+        generated_at=now,
+    )
 
 
 def record_watermark_state(watermark: Watermark, now: datetime) -> bool:

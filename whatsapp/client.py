@@ -1,6 +1,6 @@
 """Evolution Go client: every call goes through one retry policy and one classifier.
 
-Shapes follow the server's source (see shared/guide/evolution-go.md): one
+Shapes follow the server's source (Evolution Go's `pkg/` handlers): one
 `apikey` header (the instance token on send and instance routes, the global
 key on admin routes), success as `200 {"message": "success", "data": ...}`,
 errors as `{"error": "..."}`.
@@ -9,7 +9,6 @@ errors as `{"error": "..."}`.
 import dataclasses
 import hashlib
 import logging
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from prometheus_client import Counter
 
 from evonexus.logs import log_event
 from whatsapp.classify import PERMANENT, RETRYABLE, classify_exception, classify_response
+from whatsapp.numbers import InvalidNumber, to_jid
 from whatsapp.retry import RetryPolicy
 
 logger = logging.getLogger("evonexus.whatsapp")
@@ -29,28 +29,6 @@ SEND_ATTEMPTS = Counter(
 )
 
 CONNECT_TIMEOUT_SECONDS = 5.0
-_JID = re.compile(r"^[0-9A-Za-z._:-]+@(s\.whatsapp\.net|g\.us|lid|broadcast|newsletter)$")
-_PHONE_FORMATTING = re.compile(r"[\s()+.-]")
-
-
-class InvalidNumber(ValueError):
-    """The recipient is neither a phone number nor a WhatsApp JID."""
-
-
-def to_jid(number: str) -> str:
-    """Return the WhatsApp JID for a phone number or JID.
-
-    Digits (with optional `+`, spaces, dots, dashes or parentheses; 8 to 15
-    digits) become `<digits>@s.whatsapp.net`; a JID (`…@s.whatsapp.net`,
-    `…@g.us`, `…@lid`) passes unchanged. Anything else raises `InvalidNumber`.
-    """
-    text = str(number).strip()
-    if _JID.match(text):
-        return text
-    digits = _PHONE_FORMATTING.sub("", text)
-    if digits.isascii() and digits.isdigit() and 8 <= len(digits) <= 15:
-        return f"{digits}@s.whatsapp.net"
-    raise InvalidNumber(f"invalid number {text[:40]!r}: expected 8-15 digits or a WhatsApp JID")
 
 
 def derive_message_id(seed: str) -> str:

@@ -23,7 +23,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, days: int, as_json: bool, fail_on_watermark: bool, **options) -> None:
-        stats = compute_stats(days)
+        stats = compute_stats(days).as_dict()
         self.stdout.write(json.dumps(stats, indent=2) if as_json else self._table(stats))
         if fail_on_watermark and stats["circuit_breaker_watermark_hit"]:
             sys.exit(WATERMARK_HIT_EXIT_CODE)

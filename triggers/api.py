@@ -1,7 +1,5 @@
-"""The webhook endpoint and the operators' REST API (thin: the work is in services)."""
+"""The operators' REST API: triggers, executions, replay, rotation, stats (thin: the work is in services)."""
 
-import logging
-import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -13,142 +11,15 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.permissions import AllowAny, IsAdminUser
-from rest_framework.renderers import JSONRenderer
+from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evonexus.logs import log_event
-from triggers import replay, rotation, sources, stats
-from triggers.ingest import record_event
-from triggers.lookup import get_trigger
-from triggers.metrics import WEBHOOK_SECONDS, WEBHOOKS
+from triggers import replay, rotation, stats
 from triggers.models import ErrorCategory, ExecutionStatus, Trigger, TriggerExecution
 from triggers.permissions import CanChangeTriggers, CanReplay, CanViewExecutions, ModelPermissions
 from triggers.serializers import ExecutionSerializer, SecretRotationSerializer, TriggerSerializer
-
-logger = logging.getLogger("evonexus.webhook")
-
-
-def _is_json_content_type(content_type: str) -> bool:
-    media_type = content_type.split(";")[0].strip().lower()
-    return media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    )
-
-
-class IgnoreAcceptHeader(BaseContentNegotiation):
-    """Answer JSON whatever the client's Accept header says.
-
-    A sender's Accept header (empty, text/plain, anything) must never turn an event
-    away with a 406: the answer is JSON and the event is what matters.
-    """
-
-    def select_parser(self, request: Request, parsers: list) -> object | None:
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
-        return renderers[0], renderers[0].media_type
-
-
-class WebhookView(APIView):
-    """Accept one event for a trigger: authenticate, parse, filter, deduplicate, queue."""
-
-    http_method_names = ["post"]  # OPTIONS too answers 405: there is nothing to discover
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    parser_classes: list = []  # the raw body is needed for signatures
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = IgnoreAcceptHeader
-
-    @extend_schema(
-        summary="Deliver one event to a trigger",
-        request={"application/json": OpenApiTypes.OBJECT},
-        responses={code: OpenApiTypes.OBJECT for code in (200, 202, 400, 401, 404, 411, 413, 415)},
-        auth=[],
-    )
-    def post(self, request: Request, public_id: str) -> Response:
-        self.started = time.perf_counter()
-        trigger = get_trigger(public_id)
-        if trigger is None:
-            return self._reject(None, 404, "not_found", "No trigger with this webhook URL.")
-        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            # A WSGI app reads a body only up to its Content-Length; unstated, it reads nothing.
-            return self._reject(trigger, 411, "length_required", "Content-Length is required.")
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if not length.isdigit():
-            return self._reject(trigger, 400, "invalid_content_length", "Content-Length must be a number.")
-        if int(length) > settings.WEBHOOK_MAX_BODY_BYTES:
-            return self._reject(
-                trigger,
-                413,
-                "body_too_large",
-                f"Request body exceeds {settings.WEBHOOK_MAX_BODY_BYTES} bytes.",
-            )
-        if not _is_json_content_type(request.content_type or ""):
-            return self._reject(
-                trigger, 415, "unsupported_media_type", "Content-Type must be application/json."
-            )
-        body = request.body
-        try:
-            payload = sources.parse_json_body(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
-            sources.verify_request(
-                trigger.source,
-                trigger.signing_secrets(),
-                request.headers,
-                body,
-                payload,
-                now=time.time(),
-                tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
-            )
-        except sources.InvalidPayload as exc:
-            return self._reject(trigger, 400, "invalid_payload", str(exc))
-        except sources.AuthenticationFailed as exc:
-            return self._reject(trigger, 401, "unauthorized", str(exc))
-        if not trigger.enabled:
-            return self._ignore(trigger, "disabled")
-        event = sources.parse_event(trigger.source, request.headers, payload)
-        if not sources.matches_filter(event, trigger.event_filter):
-            return self._ignore(trigger, "filtered")
-        key = sources.extract_idempotency_key(
-            trigger.source, request.headers, payload, event, trigger.idempotency_key_paths
-        )
-        recorded = record_event(trigger, sources.redact_secrets(event), key)
-        if recorded.outcome == "duplicate":
-            evt = "idempotent_replay_race" if recorded.raced else "idempotent_replay"
-            self._log(evt, trigger, "duplicate", idem_key=key, exec_id=recorded.execution_id)
-            return Response(
-                {"status": "duplicate", "skipped": True, "execution_id": recorded.execution_id},
-                status=status.HTTP_200_OK,
-                headers={"Idempotent-Replayed": "true"},
-            )
-        self._log("trigger_webhook", trigger, "accepted", idem_key=key, exec_id=recorded.execution_id)
-        return Response(
-            {"status": "accepted", "execution_id": recorded.execution_id},
-            status=status.HTTP_202_ACCEPTED,
-        )
-
-    def _log(self, evt: str, trigger: Trigger | None, outcome: str, **fields) -> None:
-        WEBHOOKS.labels(trigger.source if trigger else "unknown", outcome).inc()
-        WEBHOOK_SECONDS.observe(time.perf_counter() - self.started)
-        log_event(
-            logger,
-            evt,
-            trigger_id=trigger.pk if trigger else None,
-            source=trigger.source if trigger else None,
-            outcome=outcome,
-            **fields,
-        )
-
-    def _reject(self, trigger: Trigger | None, code: int, error: str, message: str) -> Response:
-        self._log("trigger_webhook", trigger, "rejected", http_status=code, reason=error)
-        return Response({"error": error, "message": message}, status=code)
-
-    def _ignore(self, trigger: Trigger, reason: str) -> Response:
-        self._log("trigger_webhook", trigger, "ignored", reason=reason)
-        return Response({"status": "ignored", "reason": reason}, status=status.HTTP_200_OK)
 
 
 class TriggerViewSet(viewsets.ModelViewSet):
@@ -329,4 +200,4 @@ class StatsView(APIView):
             raise ValidationError(
                 {"days": [f"Must be an integer number of days (1-30), not {raw[:20]!r}."]}
             ) from None
-        return Response(stats.compute_stats(days))
+        return Response(stats.compute_stats(days).as_dict())

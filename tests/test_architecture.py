@@ -1,0 +1,94 @@
+"""The house rules for the code's shape: no import cycles, arrows pointing down, one record per source."""
+
+import ast
+from pathlib import Path
+
+from tests.support.processes import ROOT
+from triggers.choices import Source
+from triggers.sources import SOURCES
+
+PACKAGES = ("triggers", "whatsapp", "evonexus")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_modules() -> dict[str, Path]:
+    return {
+        module_name(path): path
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts
+    }
+
+
+def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Return the project modules `path` imports anywhere (functions included: a late import is one too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {name for name in names if name in modules}
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = project_modules()
+    return {name: imports_of(path, modules) - {name} for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """Return one import cycle as a list of modules, or `None` when there is none."""
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        if name in path:
+            return [*path[path.index(name) :], name]
+        if name in done:
+            return None
+        for imported in sorted(graph.get(name, ())):
+            if cycle := visit(imported, [*path, name]):
+                return cycle
+        done.add(name)
+        return None
+
+    for name in sorted(graph):
+        if cycle := visit(name, []):
+            return cycle
+    return None
+
+
+def test_no_module_of_ours_imports_itself_back_through_a_cycle():
+    assert find_cycle(import_graph()) is None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_the_whatsapp_app_knows_nothing_of_triggers():
+    graph = import_graph()
+    offenders = {
+        name: sorted(i for i in imported if i.startswith("triggers"))
+        for name, imported in graph.items()
+        if name.startswith("whatsapp")
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_the_models_import_only_choices_and_validators_of_ours():
+    assert import_graph()["triggers.models"] <= {"triggers.choices", "triggers.validators"}
+
+
+def test_sources_is_pure_and_imports_nothing_of_ours():
+    assert import_graph()["triggers.sources"] == set()
+
+
+def test_every_source_has_exactly_one_record():
+    assert sorted(SOURCES) == sorted(Source.values)

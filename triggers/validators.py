@@ -1,0 +1,79 @@
+"""What a trigger's fields may hold: the validators the models, forms and API share.
+
+The secret policy lives here too: how a secret is generated and how short it
+may be, enforced by a validator on the field itself.
+"""
+
+import secrets
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinLengthValidator
+
+from triggers.choices import ActionType
+from triggers.sources import InvalidPayload, check_storable
+from triggers.templating import validate_message_template
+from whatsapp.numbers import InvalidNumber, to_jid
+
+MIN_SECRET_LENGTH = 16
+
+
+def generate_secret() -> str:
+    """Return a new trigger secret: 32 random bytes as hex."""
+    return secrets.token_hex(32)
+
+
+validate_secret_length = MinLengthValidator(
+    MIN_SECRET_LENGTH, f"A secret must have at least {MIN_SECRET_LENGTH} characters."
+)
+
+
+def validate_event_filter(value: Any) -> None:
+    """Raise `ValidationError` unless `value` is an object of path → expected value."""
+    if not isinstance(value, dict):
+        raise ValidationError("event_filter must be a JSON object of path: value pairs.")
+    for path in value:
+        if not path.strip():
+            raise ValidationError("event_filter keys must be non-empty paths.")
+
+
+def validate_storable_json(value: Any) -> None:
+    """Raise `ValidationError` if a database cannot store `value` (NUL, unpaired surrogates, depth)."""
+    try:
+        check_storable(value)
+    except InvalidPayload as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def validate_key_paths(value: Any) -> None:
+    """Raise `ValidationError` unless `value` is a list of non-empty dotted paths."""
+    if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+        raise ValidationError('idempotency_key_paths must be a list of dotted paths, e.g. ["data.order.id"].')
+
+
+def validate_recipient(value: str) -> None:
+    """Raise `ValidationError` unless `value` is empty, a phone number or a WhatsApp JID."""
+    if value.strip():
+        try:
+            to_jid(value)
+        except InvalidNumber as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def validate_action_payload(action_type: str, payload: Any) -> None:
+    """Raise `ValidationError` unless `payload` is valid for `action_type`."""
+    if not isinstance(payload, dict):
+        raise ValidationError("action_payload must be a JSON object.")
+    if action_type == ActionType.SCRIPT:
+        script = payload.get("script")
+        if not isinstance(script, str) or not script.strip():
+            raise ValidationError('A script action needs "script": the program\'s name in SCRIPTS_DIR.')
+        args = payload.get("args", [])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise ValidationError('"args" must be a list of strings.')
+        if not isinstance(payload.get("reply_via_whatsapp", False), bool):
+            raise ValidationError('"reply_via_whatsapp" must be true or false.')
+    elif action_type == ActionType.WHATSAPP:
+        validate_message_template(payload.get("message"))
+    else:
+        raise ValidationError(f"Unknown action type {action_type!r}.")
