@@ -213,8 +213,9 @@ PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
 EVOLUTION_GO_URL = env_str("EVOLUTION_GO_URL")
 EVOLUTION_GO_INSTANCE_TOKEN = env_str("EVOLUTION_GO_INSTANCE_TOKEN")
 EVOLUTION_GO_KEY = env_str("EVOLUTION_GO_KEY")
-# Longer than the 25-35 s the server itself waits for a disconnected instance.
-EVOLUTION_GO_TIMEOUT = env_float("EVOLUTION_GO_TIMEOUT", 40.0, minimum=1.0)
+# Longer than the 48 s a send to a disconnected instance can wait inside the server
+# (3 internal attempts of 12-16 s; docs/evolution-go.md): see whatsapp/client.py.
+EVOLUTION_GO_TIMEOUT = env_float("EVOLUTION_GO_TIMEOUT", 60.0, minimum=1.0)
 
 # Media sent from local files goes through S3-compatible storage (e.g. Cloudflare R2).
 MEDIA_S3_ENDPOINT_URL = env_str("MEDIA_S3_ENDPOINT_URL")

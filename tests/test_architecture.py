@@ -86,8 +86,8 @@ def test_the_models_import_only_choices_and_validators_of_ours():
     assert import_graph()["triggers.models"] <= {"triggers.choices", "triggers.validators"}
 
 
-def test_sources_is_pure_and_imports_nothing_of_ours():
-    assert import_graph()["triggers.sources"] == set()
+def test_sources_is_pure_and_imports_only_the_redaction_rule():
+    assert import_graph()["triggers.sources"] == {"evonexus.redaction"}
 
 
 def test_every_source_has_exactly_one_record():

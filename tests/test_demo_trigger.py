@@ -4,7 +4,13 @@ import json
 import shlex
 
 from triggers import executor
-from triggers.demo import DEMO_PUBLIC_ID, demo_curl, disable_demo_trigger, ensure_demo_trigger
+from triggers.demo import (
+    DEMO_PUBLIC_ID,
+    connect_sandbox,
+    demo_curl,
+    disable_demo_trigger,
+    ensure_demo_trigger,
+)
 from triggers.models import Trigger
 
 TOKEN = "sandbox-instance-token-for-tests"
@@ -32,7 +38,7 @@ def test_the_demo_ignores_our_own_messages(db, sandbox, client):
 
     response = client.post(f"/api/triggers/{DEMO_PUBLIC_ID}/webhook", event, content_type="application/json")
 
-    assert response.json() == {"status": "ignored", "reason": "filtered"}
+    assert response.json() == {"status": "ignored", "reason": "own_message"}
 
 
 def test_the_demo_trigger_is_disabled_when_a_real_gateway_is_used(db):
@@ -41,3 +47,11 @@ def test_the_demo_trigger_is_disabled_when_a_real_gateway_is_used(db):
     assert disable_demo_trigger() is True
     assert Trigger.objects.get(public_id=DEMO_PUBLIC_ID).enabled is False
     assert disable_demo_trigger() is False
+
+
+def test_the_sandbox_is_connected_to_the_demo_trigger_for_messages_echoes_and_receipts(db, sandbox):
+    result = connect_sandbox(sandbox.url, TOKEN, "http://127.0.0.1:8000")
+
+    assert result.ok, result.error
+    assert sandbox.state.webhook_url == f"http://127.0.0.1:8000/api/triggers/{DEMO_PUBLIC_ID}/webhook"
+    assert sandbox.state.subscriptions == ["MESSAGE", "SEND_MESSAGE", "READ_RECEIPT"]

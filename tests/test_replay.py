@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.support.commands import run_command
 from triggers import executor
 from triggers.models import TriggerExecution
 from triggers.replay import replay_execution
@@ -164,20 +165,14 @@ def test_the_replay_is_logged_with_who_did_it(replayer, make_failed_execution, c
     )
 
 
-def run_command(*args) -> tuple[int, str]:
-    out = io.StringIO()
-    try:
-        call_command("replay_executions", *args, stdout=out)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, out.getvalue()
+def replay_command(*args: str) -> tuple[int, str]:
+    return run_command("replay_executions", *args)
 
 
 def test_the_command_replays_executions_by_id(make_failed_execution):
     execution = make_failed_execution()
 
-    code, output = run_command(str(execution.pk))
+    code, output = replay_command(str(execution.pk))
 
     new = TriggerExecution.objects.get(replay_of=execution)
     assert code == 0
@@ -191,7 +186,7 @@ def test_the_command_exits_1_when_any_is_refused(make_failed_execution):
         make_failed_execution(key="b", status="completed", category=None),
     )
 
-    code, output = run_command(str(good.pk), str(done.pk))
+    code, output = replay_command(str(good.pk), str(done.pk))
 
     assert code == 1
     assert f"{done.pk}: refused, not replayable: it is completed" in output
@@ -207,7 +202,7 @@ def test_the_command_replays_the_dlq_of_one_trigger_recent_enough_within_the_lim
     make_failed_execution(other, key="elsewhere")
     make_failed_execution(mine, key="permanent", status="failed", category="permanent")
 
-    code, output = run_command("--dlq", "--trigger", "mine", "--since", "2h", "--limit", "2")
+    code, output = replay_command("--dlq", "--trigger", "mine", "--since", "2h", "--limit", "2")
 
     assert code == 0
     assert "replayed 2, refused 0, of 2 selected" in output
@@ -220,7 +215,7 @@ def test_the_command_replays_the_dlq_of_one_trigger_recent_enough_within_the_lim
 def test_the_commands_dry_run_changes_nothing(make_failed_execution):
     execution = make_failed_execution()
 
-    code, output = run_command("--dlq", "--dry-run")
+    code, output = replay_command("--dlq", "--dry-run")
 
     assert code == 0
     assert f"{execution.pk}: would replay" in output

@@ -1,6 +1,5 @@
 """Stats equal the numbers in the rows, everywhere they are shown; the watermark warns once per flip."""
 
-import io
 import json
 import re
 import subprocess
@@ -9,10 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.support.commands import run_command
 from tests.support.processes import ROOT, process_env
 from triggers import executor
 from triggers.models import ExecutionEvent, TriggerExecution, WatermarkState
@@ -224,12 +223,7 @@ def test_the_api_refuses_days_that_are_not_integers(staff_client, days):
 
 
 def run_stats_command(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    try:
-        call_command("trigger_stats", *args, stdout=out)
-        return 0, out.getvalue()
-    except SystemExit as exit_:
-        return exit_.code, out.getvalue()
+    return run_command("trigger_stats", *args)
 
 
 def test_the_commands_json_equals_the_apis_answer(staff_client, seeded):

@@ -238,3 +238,59 @@ def test_a_keyed_whatsapp_event_posted_50_times_concurrently_sends_one_message(s
     assert len(sandbox.messages()) == 1
     assert TriggerExecution.objects.get().duplicate_count == 49
     assert SECRET not in json.dumps(TriggerExecution.objects.get().event_data)
+
+
+def test_a_whatsapp_action_can_send_media_with_the_message_as_its_caption(sandbox, make_trigger):
+    payload = {"media": "https://files.example.com/{{ message_id }}.jpg", "message": "For {{ push_name }}"}
+    trigger = make_trigger(source="whatsapp", action_type="whatsapp", action_payload=payload)
+
+    execution = run(trigger, {"message_id": "ABC", "push_name": "Ana", "sender": "5511988887777"})
+
+    [message] = sandbox.messages()
+    assert (execution.status, message["kind"]) == ("completed", "media")
+    assert message["body"]["url"] == "https://files.example.com/ABC.jpg"
+    assert (message["body"]["type"], message["body"]["caption"]) == ("image", "For Ana")
+    assert message["id"] == derive_message_id(f"evonexus:execution:{execution.pk}")
+
+
+def test_a_media_type_given_in_the_payload_wins_over_the_extension(sandbox, make_trigger):
+    payload = {"media": "https://files.example.com/report", "media_type": "document"}
+    trigger = make_trigger(source="whatsapp", action_type="whatsapp", action_payload=payload)
+
+    execution = run(trigger, {"sender": "5511988887777"})
+
+    assert execution.status == "completed"
+    assert sandbox.messages()[0]["body"]["type"] == "document"
+    assert "caption" not in sandbox.messages()[0]["body"]
+
+
+def test_a_media_send_fails_and_retries_like_a_text(sandbox, sleeps, make_trigger):
+    sandbox.fail_next(*[{"status": 500, "error": "client disconnected"}] * 3)
+    payload = {"media": "https://files.example.com/a.png", "message": "look"}
+    trigger = make_trigger(source="whatsapp", action_type="whatsapp", action_payload=payload)
+
+    execution = run(trigger, {"sender": "5511988887777"})
+
+    assert (execution.status, execution.error_category, execution.whatsapp_attempts) == (
+        "failed_retryable",
+        "transient",
+        3,
+    )
+    assert len({attempt["id"] for attempt in sandbox.attempts()}) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ({"media": "https://x.example/a.png", "media_type": "gif"}, '"media_type" must be one of'),
+        ({"media": "{% if %}"}, "The media template does not compile"),
+        ({"media": ""}, 'needs "media"'),
+    ],
+)
+def test_a_bad_media_payload_is_refused_by_the_api(staff_client, payload, error):
+    trigger = {"name": "m", "slug": "m", "source": "whatsapp", "action_type": "whatsapp"}
+
+    response = staff_client.post("/api/triggers/", {**trigger, "action_payload": payload}, format="json")
+
+    assert response.status_code == 400
+    assert error in response.json()["action_payload"][0]

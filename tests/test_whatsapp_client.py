@@ -4,7 +4,8 @@ import pytest
 
 from tests.support.processes import free_port
 from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
-from whatsapp.client import EvolutionClient, InvalidNumber, derive_message_id, to_jid
+from whatsapp.client import EvolutionClient, derive_message_id
+from whatsapp.numbers import InvalidNumber, gateway_number
 from whatsapp.retry import RetryPolicy
 
 NUMBER = "5511999999999"
@@ -48,11 +49,21 @@ def test_502_502_200_completes_after_three_attempts(sandbox, asked):
 
 
 def test_a_400_is_permanent_after_one_attempt(sandbox, asked):
-    result = make_client(sandbox.url, asked).send_text(NUMBER, "")  # "message body is required"
+    sandbox.fail_next({"status": 400, "error": "Invalid JSON format"})
+
+    result = make_client(sandbox.url, asked).send_text(NUMBER, "hi")
 
     assert (result.attempts, result.category) == (1, "permanent")
-    assert result.error == "message body is required"
+    assert result.error == "Invalid JSON format"
     assert asked == []
+
+
+def test_a_send_the_server_would_refuse_is_refused_with_its_message_before_any_request(sandbox, asked):
+    result = make_client(sandbox.url, asked).send_text(NUMBER, "")
+
+    assert (result.ok, result.attempts, result.category) == (False, 0, "permanent")
+    assert result.error == "message body is required"
+    assert sandbox.attempts() == []
 
 
 def test_a_number_not_on_whatsapp_is_permanent_after_one_attempt(sandbox, asked):
@@ -183,22 +194,51 @@ def test_a_malformed_number_is_permanent_before_any_request(sandbox, asked):
 
 
 @pytest.mark.parametrize(
-    ("number", "jid"),
+    ("number", "sent"),
     [
-        ("5511999999999", "5511999999999@s.whatsapp.net"),
-        ("+55 (11) 99999-9999", "5511999999999@s.whatsapp.net"),
+        ("5511999999999", "5511999999999"),
+        ("+55 (11) 99999-0000", "5511999990000"),
+        ("+52 1 55 1234 5678", "5215512345678"),
         ("5511999999999@s.whatsapp.net", "5511999999999@s.whatsapp.net"),
         ("120363025246125486@g.us", "120363025246125486@g.us"),
+        ("123456789012345@lid", "123456789012345@lid"),
     ],
 )
-def test_numbers_become_jids_and_jids_pass_unchanged(number, jid):
-    assert to_jid(number) == jid
+def test_numbers_go_out_as_bare_digits_and_jids_pass_unchanged(number, sent):
+    assert gateway_number(number) == sent
 
 
 @pytest.mark.parametrize("number", ["", "abc", "123", "5511999999999@example.com", "١٢٣٤٥٦٧٨٩"])
 def test_anything_else_is_an_invalid_number(number):
     with pytest.raises(InvalidNumber):
-        to_jid(number)
+        gateway_number(number)
+
+
+def test_a_formatted_number_reaches_the_server_as_digits_and_a_group_jid_unchanged(sandbox, asked):
+    client = make_client(sandbox.url, asked)
+
+    client.send_text("+55 (11) 99999-0000", "hi")
+    client.send_text("120363025246125486@g.us", "hi all")
+
+    assert [attempt["number"] for attempt in sandbox.attempts()] == [
+        "5511999990000",
+        "120363025246125486@g.us",
+    ]
+
+
+def test_the_server_applies_its_country_fixes_to_the_bare_numbers_we_send(sandbox, asked):
+    # Brazil, area code 31 and above: the server drops the ninth digit of a mobile number.
+    make_client(sandbox.url, asked).send_text("+55 31 99999-0000", "hi")
+
+    assert sandbox.messages()[0]["number"] == "553199990000@s.whatsapp.net"
+
+
+def test_message_ids_have_whatsmeows_shape_and_are_stable():
+    message_id = derive_message_id("evonexus:execution:1")
+
+    assert len(message_id) == 22 and message_id.startswith("3EB0")
+    assert message_id == message_id.upper() and int(message_id[4:], 16) >= 0
+    assert derive_message_id("evonexus:execution:1") == message_id != derive_message_id("x")
 
 
 def test_each_send_kind_reaches_the_gateway_in_its_shape(sandbox, asked):
@@ -207,7 +247,7 @@ def test_each_send_kind_reaches_the_gateway_in_its_shape(sandbox, asked):
     results = [
         client.send_media(NUMBER, "https://example.com/a.png", "image", caption="look"),
         client.send_link(NUMBER, "read this", "https://example.com", title="Example"),
-        client.send_location(NUMBER, -23.55, -46.63, name="São Paulo"),
+        client.send_location(NUMBER, -23.55, -46.63, name="São Paulo", address="Praça da Sé"),
         client.send_contact(NUMBER, "Ana", "5511988887777"),
         client.send_poll(NUMBER, "Lunch?", ["yes", "no"]),
         client.send_sticker(NUMBER, "https://example.com/s.webp"),

@@ -3,12 +3,24 @@
 Its URL and secret are fixed so that the README can show a curl that works
 as is; that is only safe while it sends to the sandbox, so `runstack`
 disables it whenever a real gateway is configured.
+
+`connect_sandbox` points the sandbox's webhooks at it, so the demo is the whole
+loop: a message arrives, the trigger answers, the echo of the answer is ignored,
+and the receipts come back.
 """
 
 import json
+import socket
+import time
 import uuid
+from urllib.parse import urlsplit
 
 from triggers.models import ActionType, Source, Trigger
+from whatsapp.client import EvolutionClient, GatewayResult
+
+# What the demo subscribes to: messages, the echo of our own sends (ignored, to show
+# that it is), and delivery receipts.
+DEMO_SUBSCRIPTIONS = ["MESSAGE", "SEND_MESSAGE", "READ_RECEIPT"]
 
 DEMO_SLUG = "demo-whatsapp-echo"
 DEMO_PUBLIC_ID = uuid.uuid5(uuid.NAMESPACE_URL, "https://evonexus.invalid/demo-whatsapp-echo")
@@ -37,8 +49,8 @@ def ensure_demo_trigger(instance_token: str) -> Trigger:
             "name": "Demo: answer WhatsApp messages (sandbox)",
             "source": Source.WHATSAPP,
             "secret": instance_token,
-            # Our own replies come back as events too: never answer those.
-            "event_filter": {"event_type": "Message", "from_me": False},
+            # Messages only: receipts and the echoes of our own replies are not answered.
+            "event_filter": {"event_type": "Message"},
             "action_type": ActionType.WHATSAPP,
             "action_payload": {"message": "Hi {{ push_name }}! You said: {{ text }}"},
             "enabled": True,
@@ -50,6 +62,22 @@ def ensure_demo_trigger(instance_token: str) -> Trigger:
 def disable_demo_trigger() -> bool:
     """Return whether a demo trigger existed and was enabled (it is disabled now)."""
     return bool(Trigger.objects.filter(slug=DEMO_SLUG, enabled=True).update(enabled=False))
+
+
+def connect_sandbox(
+    sandbox_url: str, instance_token: str, base_url: str, wait_seconds: float = 30
+) -> GatewayResult:
+    """Return the result of pointing the sandbox's webhooks at the demo trigger, once it listens."""
+    address = urlsplit(sandbox_url)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address.hostname, address.port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)  # the sandbox process is still starting
+    webhook_url = f"{base_url}/api/triggers/{DEMO_PUBLIC_ID}/webhook"
+    return EvolutionClient(sandbox_url, instance_token).connect(webhook_url, subscribe=DEMO_SUBSCRIPTIONS)
 
 
 def demo_curl(base_url: str, instance_token: str) -> str:

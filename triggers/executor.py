@@ -54,9 +54,7 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
                 )
             return outcome
         if trigger.action_type == ActionType.WHATSAPP:
-            return messaging.send_event_message(
-                payload["message"], trigger.recipient, event, execution_id=execution.pk
-            )
+            return messaging.send_event_message(payload, trigger.recipient, event, execution_id=execution.pk)
         return ActionOutcome.permanent(f"unknown action type {trigger.action_type!r}")
     except Exception as exc:  # a bug or an environment problem: keep it replayable
         logger.exception("action crashed for execution %s", execution.pk)

@@ -158,7 +158,9 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     (`length_required`), a bad or too large Content-Length, a content type
     other than JSON, a body that is not a storable JSON object
     (`invalid_payload`) or that does not authenticate (`unauthorized`).
-    Ignored (nothing stored): a disabled trigger, an event the filter refuses.
+    Ignored (nothing stored): a disabled trigger, a WhatsApp message the
+    instance sent itself (`own_message`, unless the trigger's filter asks for
+    `"from_me": true`), an event the filter refuses.
     Otherwise the event is recorded (`accepted`) or found to be a `duplicate`.
     """
     trigger = get_trigger(public_id)
@@ -185,6 +187,9 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     if not trigger.enabled:
         return Outcome(IGNORED, "disabled", trigger=trigger)
     event = sources.parse_event(trigger.source, delivery.headers, payload)
+    if sources.is_own_message(event) and trigger.event_filter.get("from_me") is not True:
+        # Safe by default: only a filter that asks for our own messages gets them.
+        return Outcome(IGNORED, "own_message", trigger=trigger)
     if not sources.matches_filter(event, trigger.event_filter):
         return Outcome(IGNORED, "filtered", trigger=trigger)
     key = sources.extract_idempotency_key(

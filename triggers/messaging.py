@@ -1,11 +1,13 @@
 """WhatsApp messages from events: the template, the recipient, and the send's outcome."""
 
 import dataclasses
+from dataclasses import dataclass
 
 from triggers.choices import ExecutionStatus
 from triggers.outcomes import ActionOutcome
 from triggers.templating import render_message
 from whatsapp import client as gateway
+from whatsapp.media import media_type_for
 
 MAX_REPLY_CHARS = 4096
 
@@ -38,14 +40,30 @@ def resolve_recipient(configured: str, event: dict) -> str | None:
     return None
 
 
-def send_message(text: str, recipient: str, *, message_seed: str) -> ActionOutcome:
-    """Return the `ActionOutcome` of sending `text` to `recipient` through the gateway.
+@dataclass(frozen=True)
+class Media:
+    """A file to send by URL, with Evolution Go's media `type`."""
+
+    url: str
+    media_type: str
+
+
+def send_message(
+    text: str, recipient: str, *, message_seed: str, media: Media | None = None
+) -> ActionOutcome:
+    """Return the `ActionOutcome` of sending `text` (or `media`, captioned by it) to `recipient`.
 
     `message_seed` fixes the WhatsApp message id, so every attempt of this
     send, and every retry after an ambiguous timeout, carries the same id.
     """
     client = gateway.client_from_settings()
-    result = client.send_text(recipient, text, message_id=gateway.derive_message_id(message_seed))
+    message_id = gateway.derive_message_id(message_seed)
+    if media is None:
+        result = client.send_text(recipient, text, message_id=message_id)
+    else:
+        result = client.send_media(
+            recipient, media.url, media.media_type, caption=text or None, message_id=message_id
+        )
     if result.ok:
         summary = f"sent WhatsApp message {result.message_id} to {recipient}"
         return ActionOutcome(
@@ -61,22 +79,30 @@ def _message_seed(execution_id: int) -> str:
 
 
 def send_event_message(
-    template: str, configured_recipient: str, event: dict, *, execution_id: int
+    payload: dict, configured_recipient: str, event: dict, *, execution_id: int
 ) -> ActionOutcome:
-    """Return the outcome of the `whatsapp` action: the rendered template to the recipient.
+    """Return the outcome of the `whatsapp` action: the rendered message (or media) to the recipient.
 
-    No recipient, or a template that renders to nothing, fails permanently
-    with a clear error and no request.
+    With `media` (a URL template) the file is sent and the message becomes
+    its caption; `media_type` defaults to what the URL's extension says. No
+    recipient, an empty message without media, or an empty media URL fails
+    permanently with a clear error and no request.
     """
     recipient = resolve_recipient(configured_recipient, event)
     if recipient is None:
         return ActionOutcome.permanent(
             "no recipient: set the trigger's recipient, or send events that carry a sender", attempts=0
         )
-    text = render_message(template, event).strip()
-    if not text:
+    text = render_message(payload.get("message") or "", event).strip()
+    media = None
+    if payload.get("media"):
+        url = render_message(payload["media"], event).strip()
+        if not url:
+            return ActionOutcome.permanent("the media template rendered to an empty URL", attempts=0)
+        media = Media(url, payload.get("media_type") or media_type_for(url))
+    elif not text:
         return ActionOutcome.permanent("the message template rendered to an empty message", attempts=0)
-    return send_message(text, recipient, message_seed=_message_seed(execution_id))
+    return send_message(text, recipient, message_seed=_message_seed(execution_id), media=media)
 
 
 def reply_with_output(

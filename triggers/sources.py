@@ -1,8 +1,9 @@
 """What each webhook sender sends: pure functions over (headers, body).
 
-Parsing, authentication, the event shape, the idempotency key, the event
-filter and secret redaction live here, free of Django models and requests, so
-they can be tested exhaustively on their own.
+Parsing, authentication, the event shape, the idempotency key and the event
+filter live here, free of Django models and requests, so they can be tested
+exhaustively on their own. Secret redaction is `evonexus.redaction`'s, shared
+with the gateway CLI's output.
 """
 
 import base64
@@ -17,11 +18,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MAX_KEY_LENGTH = 255
-REDACTED = "[redacted]"
+from evonexus.redaction import REDACTED, redact_secrets  # noqa: F401 (re-exported)
 
-# Key names whose values are credentials, at any depth of a payload.
-_SECRET_KEY_NAME = re.compile(r"token|secret|passw(or)?d|authorization|api_?key|signature", re.I)
+MAX_KEY_LENGTH = 255
 
 # Tried in this order when a trigger names no paths of its own; each is looked up in
 # the raw body and then in the parsed event.
@@ -301,10 +300,22 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _whatsapp_text(message: Any) -> str | None:
-    return _text(lookup_path(message, "conversation")) or _text(
-        lookup_path(message, "extendedTextMessage.text")
-    )
+# Where WhatsApp puts what a person wrote: a text, or the caption of a media message.
+_WHATSAPP_TEXT_PATHS = (
+    "conversation",
+    "extendedTextMessage.text",
+    "imageMessage.caption",
+    "videoMessage.caption",
+    "documentMessage.caption",
+)
+_WHATSAPP_QUOTED_ID_PATHS = tuple(
+    f"{kind}.contextInfo.stanzaID"
+    for kind in ("extendedTextMessage", "imageMessage", "videoMessage", "documentMessage")
+)
+
+
+def _first_text(obj: Any, paths: Iterable[str]) -> str | None:
+    return next((text for path in paths if (text := _text(lookup_path(obj, path)))), None)
 
 
 def _parse_whatsapp(headers: dict, payload: dict) -> dict:
@@ -317,19 +328,43 @@ def _parse_whatsapp(headers: dict, payload: dict) -> dict:
             sender=lookup_path(data, "key.remoteJid"),
             chat=lookup_path(data, "key.remoteJid"),
             from_me=lookup_path(data, "key.fromMe"),
-            text=_whatsapp_text(lookup_path(data, "message")),
+            text=_first_text(lookup_path(data, "message"), _WHATSAPP_TEXT_PATHS),
+        )
+    elif payload.get("event") == "Receipt":  # Evolution Go: delivered / read
+        event.update(
+            instance=payload.get("instanceName"),
+            message_ids=lookup_path(data, "MessageIDs"),
+            state=payload.get("state"),
+            chat=lookup_path(data, "Chat"),
+            sender=lookup_path(data, "Sender"),
         )
     else:  # Evolution Go
+        message = lookup_path(data, "Message")
         event.update(
             instance=payload.get("instanceName"),
             message_id=lookup_path(data, "Info.ID"),
             sender=lookup_path(data, "Info.Sender"),
             chat=lookup_path(data, "Info.Chat"),
             from_me=lookup_path(data, "Info.IsFromMe"),
+            is_group=lookup_path(data, "Info.IsGroup"),
             push_name=lookup_path(data, "Info.PushName"),
-            text=_whatsapp_text(lookup_path(data, "Message")),
+            media_type=_text(lookup_path(data, "Info.MediaType")),
+            quoted_message_id=_first_text(message, _WHATSAPP_QUOTED_ID_PATHS),
+            text=_first_text(message, _WHATSAPP_TEXT_PATHS),
         )
     return event
+
+
+def is_own_message(event: dict) -> bool:
+    """Return whether a parsed WhatsApp event is a message this instance sent itself.
+
+    Evolution Go echoes every send as `SendMessage`, and reports messages
+    written on the phone as `Message` with `IsFromMe`; answering either would
+    answer ourselves forever. Events of other sources are never our own.
+    """
+    if event.get("source") != "whatsapp":
+        return False
+    return event.get("event_type") == "SendMessage" or event.get("from_me") is True
 
 
 def _parse_github(headers: dict, payload: dict) -> dict:
@@ -447,7 +482,7 @@ def extract_idempotency_key(
     return None
 
 
-# --- Filter and redaction --------------------------------------------------------------
+# --- The filter ----------------------------------------------------------------------
 
 
 def _filter_value_matches(expected: Any, actual: Any) -> bool:
@@ -472,22 +507,6 @@ def matches_filter(event: dict, event_filter: Mapping[str, Any]) -> bool:
         if actual is None or not _filter_value_matches(expected, actual):
             return False
     return True
-
-
-def redact_secrets(value: Any) -> Any:
-    """Return a copy of `value` with every credential-named key's value replaced.
-
-    Keys named like token, secret, password, authorization, apikey or
-    signature (any case, any depth, e.g. `instanceToken`) become `"[redacted]"`.
-    """
-    if isinstance(value, dict):
-        return {
-            key: REDACTED if _SECRET_KEY_NAME.search(key) else redact_secrets(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [redact_secrets(item) for item in value]
-    return value
 
 
 # --- One record per source ---------------------------------------------------------------

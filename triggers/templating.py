@@ -6,14 +6,17 @@ from django.template import Context, Engine, TemplateSyntaxError
 _ENGINE = Engine()
 
 
-def validate_message_template(template: object) -> None:
-    """Raise `ValidationError` unless `template` is a non-empty Django template that compiles."""
+def validate_template(template: object, field: str, what: str) -> None:
+    """Raise `ValidationError` unless `template` is a non-empty Django template that compiles.
+
+    `field` names the payload key and `what` says what it is for, in the message.
+    """
     if not isinstance(template, str) or not template.strip():
-        raise ValidationError('A whatsapp action needs "message": the text to send (a Django template).')
+        raise ValidationError(f'A whatsapp action needs "{field}": {what} (a Django template).')
     try:
         _ENGINE.from_string(template)
     except TemplateSyntaxError as exc:
-        raise ValidationError(f"The message template does not compile: {exc}") from None
+        raise ValidationError(f"The {field} template does not compile: {exc}") from None
 
 
 def render_message(template: str, event: dict) -> str:

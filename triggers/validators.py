@@ -12,8 +12,9 @@ from django.core.validators import MinLengthValidator
 
 from triggers.choices import ActionType
 from triggers.sources import InvalidPayload, check_storable
-from triggers.templating import validate_message_template
-from whatsapp.numbers import InvalidNumber, to_jid
+from triggers.templating import validate_template
+from whatsapp.contract import MEDIA_TYPES
+from whatsapp.numbers import InvalidNumber, gateway_number
 
 MIN_SECRET_LENGTH = 16
 
@@ -55,9 +56,27 @@ def validate_recipient(value: str) -> None:
     """Raise `ValidationError` unless `value` is empty, a phone number or a WhatsApp JID."""
     if value.strip():
         try:
-            to_jid(value)
+            gateway_number(value)
         except InvalidNumber as exc:
             raise ValidationError(str(exc)) from None
+
+
+def validate_whatsapp_payload(payload: dict) -> None:
+    """Raise `ValidationError` unless `payload` is a whatsapp action's: a message, or media with a caption.
+
+    `message` (the text) is required unless `media` (a URL template) is
+    given, when it becomes the caption; `media_type` is optional (guessed
+    from the URL's extension otherwise).
+    """
+    if "media" in payload:
+        validate_template(payload["media"], "media", "the URL of the file to send")
+        if payload.get("message") is not None and payload["message"] != "":
+            validate_template(payload["message"], "message", "the caption")
+        media_type = payload.get("media_type")
+        if media_type is not None and media_type not in MEDIA_TYPES:
+            raise ValidationError(f'"media_type" must be one of: {", ".join(MEDIA_TYPES)}.')
+    else:
+        validate_template(payload.get("message"), "message", "the text to send")
 
 
 def validate_action_payload(action_type: str, payload: Any) -> None:
@@ -74,6 +93,6 @@ def validate_action_payload(action_type: str, payload: Any) -> None:
         if not isinstance(payload.get("reply_via_whatsapp", False), bool):
             raise ValidationError('"reply_via_whatsapp" must be true or false.')
     elif action_type == ActionType.WHATSAPP:
-        validate_message_template(payload.get("message"))
+        validate_whatsapp_payload(payload)
     else:
         raise ValidationError(f"Unknown action type {action_type!r}.")

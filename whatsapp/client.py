@@ -1,9 +1,10 @@
 """Evolution Go client: every call goes through one retry policy and one classifier.
 
-Shapes follow the server's source (Evolution Go's `pkg/` handlers): one
-`apikey` header (the instance token on send and instance routes, the global
-key on admin routes), success as `200 {"message": "success", "data": ...}`,
-errors as `{"error": "..."}`.
+Shapes follow the server's source (docs/evolution-go.md): one `apikey` header
+(the instance token on send, message and instance routes, the global key on
+admin routes), success as `200 {"message": "success", "data": ...}`, errors as
+`{"error": "..."}`. A request the server would refuse for a missing field is
+refused here first, with the server's message and no request (`contract.py`).
 """
 
 import dataclasses
@@ -11,6 +12,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -19,7 +21,8 @@ from prometheus_client import Counter
 
 from evonexus.logs import log_event
 from whatsapp.classify import PERMANENT, RETRYABLE, classify_exception, classify_response
-from whatsapp.numbers import InvalidNumber, to_jid
+from whatsapp.contract import EVENT_TYPES, SUBSCRIBE_ALL, refusal, unknown_event_types
+from whatsapp.numbers import InvalidNumber, gateway_number
 from whatsapp.retry import RetryPolicy
 
 logger = logging.getLogger("evonexus.whatsapp")
@@ -31,13 +34,25 @@ SEND_ATTEMPTS = Counter(
 CONNECT_TIMEOUT_SECONDS = 5.0
 
 
+# A send to a disconnected instance waits inside the server for up to 3 attempts of
+# about 12-16 s each: 48 s at worst (docs/evolution-go.md, "Timeouts"). Reading for
+# less cuts off a send that may still go out, and our retry would then start a
+# second reconnect cycle beside the first; 60 s leaves the server its worst case.
+DEFAULT_READ_TIMEOUT_SECONDS = 60.0
+
+DEFAULT_SUBSCRIPTIONS = ("MESSAGE", "READ_RECEIPT")
+
+
 def derive_message_id(seed: str) -> str:
     """Return a stable WhatsApp message id for `seed` (the same seed, the same id).
 
-    The shape (`3EB0` + 28 upper-case hex digits) is that of the ids WhatsApp
-    Web generates, so the gateway accepts it as its own.
+    The shape is whatsmeow's own (`3EB0` + 18 upper-case hex digits, 22
+    characters). Every attempt of one send carries it, so a duplicate that
+    WhatsApp delivers after an ambiguous timeout is recognisable, and delivery
+    receipts can be matched to the send. It does not stop a second delivery:
+    Evolution Go does not deduplicate a repeated id, it sends again.
     """
-    return "3EB0" + hashlib.sha256(seed.encode()).hexdigest()[:28].upper()
+    return "3EB0" + hashlib.sha256(seed.encode()).hexdigest()[:18].upper()
 
 
 @dataclass(frozen=True)
@@ -103,7 +118,7 @@ class EvolutionClient:
         instance_token: str = "",
         global_key: str = "",
         *,
-        timeout: float = 40.0,
+        timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
         policy: RetryPolicy | None = None,
         session: requests.Session | None = None,
     ):
@@ -116,10 +131,14 @@ class EvolutionClient:
 
     # --- the one way a call is made ---------------------------------------------------
 
-    def _attempt(self, method: str, path: str, key: str, body: dict | None) -> GatewayResult:
+    def _attempt(
+        self, method: str, path: str, key: str, body: dict | None, files: dict | None
+    ) -> GatewayResult:
+        # A multipart request carries its fields as form data beside the file.
+        payload = {"data": body, "files": files} if files else {"json": body}
         try:
             response = self.session.request(
-                method, self.base_url + path, json=body, headers={"apikey": key}, timeout=self.timeout
+                method, self.base_url + path, headers={"apikey": key}, timeout=self.timeout, **payload
             )
         except requests.RequestException as exc:
             result = GatewayResult(False, None, classify_exception(exc), error=f"{type(exc).__name__}: {exc}")
@@ -129,12 +148,26 @@ class EvolutionClient:
             SEND_ATTEMPTS.labels("ok" if result.ok else result.category).inc()
         return result
 
-    def call(self, method: str, path: str, body: dict | None = None, *, admin: bool = False) -> GatewayResult:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        *,
+        admin: bool = False,
+        files: dict | None = None,
+    ) -> GatewayResult:
         """Return the result of one gateway call, retried as the policy allows.
 
-        `admin` calls use the global key, all others the instance token. A
-        missing key is a permanent failure before any request.
+        `admin` calls use the global key, all others the instance token;
+        `files` makes it a multipart upload with `body` as its form fields. A
+        missing key, or a body the server would refuse for a missing field, is
+        a permanent failure before any request (the latter with the server's
+        own message).
         """
+        form = {**(body or {}), **(files or {})}
+        if body is not None and (message := refusal(path, form, multipart=bool(files))):
+            return GatewayResult(False, None, PERMANENT, error=message, attempts=0)
         key = self.global_key if admin else self.instance_token
         if not self.base_url or not key:
             missing = (
@@ -143,19 +176,26 @@ class EvolutionClient:
                 else ("EVOLUTION_GO_KEY" if admin else "EVOLUTION_GO_INSTANCE_TOKEN")
             )
             return GatewayResult(False, None, PERMANENT, error=f"{missing} is not configured", attempts=0)
-        result, attempts = self.policy.run(lambda: self._attempt(method, path, key, body), label=path)
+        result, attempts = self.policy.run(lambda: self._attempt(method, path, key, body, files), label=path)
         return dataclasses.replace(result, attempts=attempts)
 
-    def _send(self, path: str, number: str, fields: dict, message_id: str | None = None) -> GatewayResult:
+    def _send(
+        self,
+        path: str,
+        number: str,
+        fields: dict,
+        message_id: str | None = None,
+        files: dict | None = None,
+    ) -> GatewayResult:
         try:
-            jid = to_jid(number)
+            recipient = gateway_number(number)
         except InvalidNumber as exc:
             return GatewayResult(False, None, PERMANENT, error=str(exc), attempts=0)
-        # One id for every attempt: a retry after an ambiguous timeout re-sends the
-        # same WhatsApp message instead of a second one.
+        # One id for every attempt: a retry after an ambiguous timeout carries the
+        # same WhatsApp message id, so a second delivery is recognisable.
         message_id = message_id or derive_message_id(secrets.token_hex(16))
-        body = {"number": jid, "id": message_id, **{k: v for k, v in fields.items() if v is not None}}
-        result = self.call("POST", path, body)
+        body = {"number": recipient, "id": message_id, **{k: v for k, v in fields.items() if v is not None}}
+        result = self.call("POST", path, body, files=files)
         sent_id = (result.data or {}).get("Info", {}).get("ID") if isinstance(result.data, dict) else None
         result = dataclasses.replace(result, message_id=sent_id or message_id)
         log_event(
@@ -203,23 +243,52 @@ class EvolutionClient:
         filename: str | None = None,
         message_id: str | None = None,
     ) -> GatewayResult:
-        """Return the result of sending the media at `url` (`image`, `video`, `audio`, `document`)."""
+        """Return the result of sending the media at `url` (`image`, `video`, `ptv`, `audio`, `document`)."""
         fields = {"url": url, "type": media_type, "caption": caption, "filename": filename}
         return self._send("/send/media", number, fields, message_id)
+
+    def send_media_file(
+        self,
+        number: str,
+        path: Path,
+        media_type: str,
+        *,
+        caption: str | None = None,
+        filename: str | None = None,
+        message_id: str | None = None,
+    ) -> GatewayResult:
+        """Return the result of uploading the local file at `path` as media (multipart `file`).
+
+        For any type but `ptv`, which the server takes only as a URL (refused
+        here before any request). The filename defaults to the file's name.
+        """
+        if media_type == "ptv":
+            error = "a ptv (round video) can only be sent from a URL, not uploaded"
+            return GatewayResult(False, None, PERMANENT, error=error, attempts=0)
+        fields = {"type": media_type, "caption": caption, "filename": filename or path.name}
+        files = {"file": (filename or path.name, path.read_bytes())}
+        return self._send("/send/media", number, fields, message_id, files=files)
 
     def send_link(
         self,
         number: str,
         text: str,
-        url: str,
+        url: str | None = None,
         *,
         title: str | None = None,
         description: str | None = None,
         img_url: str | None = None,
         message_id: str | None = None,
     ) -> GatewayResult:
-        """Return the result of sending a link preview."""
-        fields = {"text": text, "url": url, "title": title, "description": description, "imgUrl": img_url}
+        """Return the result of sending a text whose first URL gets a preview.
+
+        The server never reads a `url` field: the preview comes from the first
+        URL inside `text`, so `url` is appended to the text when it is not
+        already in it.
+        """
+        if url and url not in text:
+            text = f"{text} {url}".strip()
+        fields = {"text": text, "title": title, "description": description, "imgUrl": img_url}
         return self._send("/send/link", number, fields, message_id)
 
     def send_location(
@@ -228,11 +297,11 @@ class EvolutionClient:
         latitude: float,
         longitude: float,
         *,
-        name: str | None = None,
-        address: str | None = None,
+        name: str,
+        address: str,
         message_id: str | None = None,
     ) -> GatewayResult:
-        """Return the result of sending a location pin."""
+        """Return the result of sending a location pin (all fields required; 0 counts as missing)."""
         fields = {"latitude": latitude, "longitude": longitude, "name": name, "address": address}
         return self._send("/send/location", number, fields, message_id)
 
@@ -259,14 +328,64 @@ class EvolutionClient:
         message_id: str | None = None,
     ) -> GatewayResult:
         """Return the result of sending a poll; fewer than two options is refused before any request."""
-        if len(options) < 2:
-            return GatewayResult(False, None, PERMANENT, error="a poll needs at least 2 options", attempts=0)
         fields = {"question": question, "options": options, "maxAnswer": max_answer}
         return self._send("/send/poll", number, fields, message_id)
 
     def send_sticker(self, number: str, sticker: str, *, message_id: str | None = None) -> GatewayResult:
-        """Return the result of sending a sticker (a URL)."""
+        """Return the result of sending a sticker (an http(s) URL to an image)."""
         return self._send("/send/sticker", number, {"sticker": sticker}, message_id)
+
+    # --- messages already sent (these raise `InvalidNumber` for a malformed number) -------
+
+    def react(
+        self,
+        number: str,
+        message_id: str,
+        reaction: str,
+        *,
+        from_me: bool = False,
+        participant: str | None = None,
+    ) -> GatewayResult:
+        """Return the result of reacting to message `message_id` in the chat with `number`.
+
+        `reaction` is an emoji, or `remove`. `from_me` says whose message it is.
+        The server sends the reaction under the target message's own id (its
+        quirk), so the answer's message id is the target's.
+        """
+        body = {
+            "number": gateway_number(number),
+            "id": message_id,
+            "reaction": reaction,
+            "fromMe": from_me,
+            **({"participant": participant} if participant else {}),
+        }
+        return self.call("POST", "/message/react", body)
+
+    def mark_read(self, number: str, message_ids: list[str]) -> GatewayResult:
+        """Return the result of marking messages of the chat with `number` as read."""
+        return self.call("POST", "/message/markread", {"number": gateway_number(number), "id": message_ids})
+
+    def edit_message(self, chat: str, message_id: str, text: str) -> GatewayResult:
+        """Return the result of replacing the text of a message we sent."""
+        body = {"chat": gateway_number(chat), "messageId": message_id, "message": text}
+        return self.call("POST", "/message/edit", body)
+
+    def delete_message(self, chat: str, message_id: str) -> GatewayResult:
+        """Return the result of deleting a message we sent, for everyone."""
+        return self.call("POST", "/message/delete", {"chat": gateway_number(chat), "messageId": message_id})
+
+    def message_status(self, message_id: str) -> GatewayResult:
+        """Return what the server stored of a message's delivery (needs its message storage on)."""
+        return self.call("POST", "/message/status", {"id": message_id})
+
+    def set_presence(self, number: str, state: str, *, is_audio: bool = False) -> GatewayResult:
+        """Return the result of showing `state` (`composing` or `paused`) in the chat with `number`."""
+        body = {"number": gateway_number(number), "state": state, "isAudio": is_audio}
+        return self.call("POST", "/message/presence", body)
+
+    def check(self, numbers: list[str]) -> GatewayResult:
+        """Return, for each number, whether it is on WhatsApp and its JID."""
+        return self.call("POST", "/user/check", {"number": [gateway_number(n) for n in numbers]})
 
     # --- instances --------------------------------------------------------------------
 
@@ -286,9 +405,12 @@ class EvolutionClient:
         """Return the result of deleting an instance by UUID, not name (global key)."""
         return self.call("DELETE", f"/instance/delete/{instance_id}", admin=True)
 
-    def set_proxy(self, instance_id: str, proxy: dict) -> GatewayResult:
+    def set_proxy(
+        self, instance_id: str, host: str, port: str, *, username: str = "", password: str = ""
+    ) -> GatewayResult:
         """Return the result of setting an instance's proxy (global key)."""
-        return self.call("POST", f"/instance/proxy/{instance_id}", proxy, admin=True)
+        body = {"host": host, "port": str(port), "username": username, "password": password}
+        return self.call("POST", f"/instance/proxy/{instance_id}", body, admin=True)
 
     def delete_proxy(self, instance_id: str) -> GatewayResult:
         """Return the result of removing an instance's proxy (global key)."""
@@ -299,20 +421,28 @@ class EvolutionClient:
         webhook_url: str,
         *,
         subscribe: list[str] | None = None,
-        immediate: bool = True,
         phone: str | None = None,
     ) -> GatewayResult:
-        """Return the result of connecting the instance.
+        """Return the result of connecting the instance, its webhook and its subscriptions.
 
-        Raises `ValueError` without a `webhook_url`: Evolution Go erases the
-        stored webhook when the field is omitted.
+        `subscribe` defaults to `MESSAGE` and `READ_RECEIPT` (incoming
+        messages and delivery receipts; not our own sends' echoes). Raises
+        `ValueError`, before any request, without a `webhook_url` (the server
+        erases the stored one when it is omitted) and for names the server
+        would silently drop. The answer is checked: a server that stored
+        another URL or other subscriptions than asked is a failure.
         """
         if not webhook_url:
             raise ValueError("connect needs a webhook URL: omitting it erases the stored one")
-        body = {"webhookUrl": webhook_url, "subscribe": subscribe or ["ALL"], "immediate": immediate}
+        subscribe = list(subscribe or DEFAULT_SUBSCRIPTIONS)
+        if unknown := unknown_event_types(subscribe):
+            names = ", ".join((SUBSCRIBE_ALL, *EVENT_TYPES))
+            raise ValueError(f"unknown event type(s) {', '.join(unknown)}: use {names}")
+        body = {"webhookUrl": webhook_url, "subscribe": subscribe}
         if phone:
             body["phone"] = phone
-        return self.call("POST", "/instance/connect", body)
+        result = self.call("POST", "/instance/connect", body)
+        return _checked_connection(result, webhook_url, subscribe) if result.ok else result
 
     def status(self) -> GatewayResult:
         """Return the instance's `Connected`, `LoggedIn` and `Name`."""
@@ -337,6 +467,20 @@ class EvolutionClient:
     def logout(self) -> GatewayResult:
         """Return the result of logging the instance out (the session is dropped)."""
         return self.call("DELETE", "/instance/logout")
+
+
+def _checked_connection(result: GatewayResult, webhook_url: str, subscribe: list[str]) -> GatewayResult:
+    """Return `result`, failed when the server stored another webhook or other subscriptions."""
+    data = result.data if isinstance(result.data, dict) else {}
+    expected = set(EVENT_TYPES) if subscribe[0] == SUBSCRIBE_ALL else set(subscribe)
+    stored = {name for name in str(data.get("eventString", "")).split(",") if name}
+    if data.get("webhookUrl") == webhook_url and stored == expected:
+        return result
+    error = (
+        f"the server stored webhook {data.get('webhookUrl')!r} with {sorted(stored)}, "
+        f"not {webhook_url!r} with {sorted(expected)}"
+    )
+    return dataclasses.replace(result, ok=False, category=PERMANENT, error=error)
 
 
 def client_from_settings(**overrides: Any) -> EvolutionClient:

@@ -1,19 +1,37 @@
-"""A local stand-in for Evolution Go: the real server's shapes, with faults on demand.
+"""A local double of Evolution Go: the server's routes, answers and webhooks, with faults on demand.
 
-Serves `/send/*`, `/instance/status` and `/instance/all` as Evolution Go does
-(the `apikey` check, `200 {"message": "success", "data": ...}`, errors as
-`{"error": "..."}`), and for tests and demos:
+It answers as the server's source does (docs/evolution-go.md): the `apikey`
+check, `200 {"message": "success", "data": ...}`, errors as `{"error": "..."}`
+with the server's status and text, numbers resolved the way the server resolves
+them, gin's plain-text 404. And it calls back like the server: the webhook URL
+given to `/instance/connect` receives `Message` events, the `SendMessage` echo
+of each send, and `Receipt` events (Delivered, then Read), filtered by the
+subscriptions, each carrying `instanceToken`, `instanceId` and `instanceName`.
+
+For tests and demos it also serves:
 
 - `GET /_sandbox/messages`: what was delivered, each with its `id`;
-- `GET /_sandbox/requests`: every send attempt, delivered or failed;
+- `GET /_sandbox/requests`: every send attempt, delivered or failed, with the
+  number as it arrived;
+- `GET /_sandbox/webhooks`: every webhook it posted, with the answer it got;
 - `POST /_sandbox/faults {"faults": [{"status": 502}, ...]}`: answer the next
   sends with these faults, one each (`status`, `error`, `code`, `retry_after`,
   or `"drop": true` to close the connection without an answer);
-- `DELETE /_sandbox/messages`: forget messages, requests and queued faults.
+- `POST /_sandbox/state {"connected": false}`: the phone goes offline (sends
+  answer 500 `client disconnected`, `/instance/status` 400); `true` brings it
+  back and posts a `Connected` event;
+- `POST /_sandbox/incoming {"from": "5511...", "text": "/ping"}`: someone
+  writes to the instance (optional `push_name`, `id`, `from_me`, `media_type`
+  to make the text a caption of that media, `quoted_id`);
+- `DELETE /_sandbox/messages`: forget messages, requests, webhooks and faults.
 """
 
+import email.parser
+import email.policy
 import json
+import queue
 import random
+import re
 import secrets
 import threading
 import time
@@ -22,15 +40,74 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import requests
+
+from whatsapp.contract import EVENT_TYPES, MEDIA_TYPES, SUBSCRIBE_ALL, refusal, route_of
+from whatsapp.numbers import JID_SUFFIXES
+
+INSTANCE_ID = "00000000-0000-4000-8000-000000000001"
+OWN_JID = "5500000000000@s.whatsapp.net"
 SEND_KINDS = {"text", "media", "link", "location", "contact", "poll", "sticker"}
-MEDIA_TYPES = {"image", "video", "ptv", "audio", "document"}
 _DEFAULT_ERRORS = {500: "client disconnected", 503: "service unavailable", 429: "too many requests"}
-_REQUIRED = {
-    "text": ("text", "message body is required"),
-    "media": ("url", "URL is required"),
-    "link": ("url", "URL is required"),
-    "poll": ("question", "question is required"),
-    "sticker": ("sticker", "sticker is required"),
+# Info.Type of what a send produced (the server's messageType).
+_MESSAGE_TYPES = {
+    "text": "ExtendedTextMessage",
+    "link": "ExtendedTextMessage",
+    "location": "LocationMessage",
+    "contact": "ContactMessage",
+    "poll": "PollCreationMessage",
+    "sticker": "StickerMessage",
+    "image": "ImageMessage",
+    "video": "VideoMessage",
+    "ptv": "PtvMessage",
+    "audio": "AudioMessage",
+    "document": "DocumentMessage",
+}
+# Routes that need the WhatsApp client: a disconnected instance fails them.
+_CLIENT_ROUTES = ("/send/", "/message/", "/user/")
+
+
+def server_jid(number: str) -> str | None:
+    """Return the chat JID the server makes of `number`, or `None` when it cannot make one.
+
+    The server's `CreateJID` (pkg/utils/utils.go): a JID passes unchanged;
+    otherwise spaces, `+` and parentheses go, 18+ characters (or a hyphenated
+    24+) are a group, and phone numbers get Mexico's, Argentina's and
+    Brazil's fixes.
+    """
+    if any(suffix in number for suffix in JID_SUFFIXES):
+        return number
+    cleaned = re.sub(r"[ +()]", "", number).split(":")[0]
+    if ("-" in cleaned and len(cleaned) >= 24) or len(cleaned) >= 18:
+        return re.sub(r"[^0-9-]", "", cleaned) + "@g.us"
+    digits = re.sub(r"\D", "", cleaned)
+    if not digits:
+        return None
+    if len(digits) == 13 and digits[:2] == "52":
+        digits = "52" + digits[4:]
+    elif len(digits) == 13 and digits[:2] == "54":
+        digits = "54" + digits[3:]
+    if len(digits) == 13 and digits.startswith("55") and 31 <= int(digits[2:4]) and int(digits[4]) >= 7:
+        digits = digits[:4] + digits[5:]  # Brazil: no ninth digit for DDD 31 and above
+    return digits + "@s.whatsapp.net"
+
+
+def subscriptions_for(names: list[str]) -> list[str]:
+    """Return what the server stores for a `subscribe` list: empty is MESSAGE, a leading ALL is all."""
+    if not names:
+        return ["MESSAGE"]
+    if names[0] == SUBSCRIBE_ALL:
+        return list(EVENT_TYPES)
+    return [name for name in names if name in EVENT_TYPES or name == SUBSCRIBE_ALL]
+
+
+# Which subscription lets each event through (the server's CallWebhook).
+_EVENT_SUBSCRIPTION = {
+    "Message": "MESSAGE",
+    "SendMessage": "SEND_MESSAGE",
+    "Receipt": "READ_RECEIPT",
+    "Connected": "CONNECTION",
+    "Disconnected": "CONNECTION",
 }
 
 
@@ -47,6 +124,8 @@ class SandboxState:
         latency_ms: int = 0,
         not_registered: set[str] | None = None,
         seed: int | None = None,
+        duplicate_webhooks: bool = False,
+        webhook_retry_seconds: float = 1.0,
     ):
         self.instance_token = instance_token
         self.global_key = global_key
@@ -54,9 +133,19 @@ class SandboxState:
         self.fail_status = fail_status
         self.latency_ms = latency_ms
         self.not_registered = {n.split("@")[0] for n in (not_registered or set())}
+        # The server posts every event twice when both a global and an instance URL are set.
+        self.duplicate_webhooks = duplicate_webhooks
+        self.webhook_retry_seconds = webhook_retry_seconds
+        self.connected = True
+        self.webhook_url = ""
+        self.subscriptions: list[str] = []
+        self.instance_name = "sandbox"
+        self.proxy: dict = {}
         self.lock = threading.Lock()
         self.messages: list[dict] = []
         self.requests: list[dict] = []
+        self.webhooks: list[dict] = []
+        self.receipts: dict[str, str] = {}  # message id -> last receipt state
         self.faults: deque[dict] = deque()
         self.random = random.Random(seed)  # noqa: S311 - fault injection, not security
 
@@ -72,7 +161,74 @@ class SandboxState:
         with self.lock:
             self.messages.clear()
             self.requests.clear()
+            self.webhooks.clear()
+            self.receipts.clear()
             self.faults.clear()
+
+    def instance(self) -> dict:
+        """Return the instance as `/instance/all` lists it: with its token, as the server does."""
+        return {
+            "id": INSTANCE_ID,
+            "name": self.instance_name,
+            "token": self.instance_token,
+            "webhook": self.webhook_url,
+            "events": ",".join(self.subscriptions),
+            "connected": self.connected,
+            "jid": OWN_JID,
+            "proxy": "",
+        }
+
+    def envelope(self, event: str, data: dict, **extra: Any) -> dict:
+        """Return a webhook body as the server posts it."""
+        return {
+            "event": event,
+            "data": data,
+            **extra,
+            "instanceToken": self.instance_token,
+            "instanceId": INSTANCE_ID,
+            "instanceName": self.instance_name,
+        }
+
+
+class WebhookSender:
+    """Posts events to the instance's webhook in order, retrying like the server (5 attempts)."""
+
+    ATTEMPTS = 5
+
+    def __init__(self, state: SandboxState):
+        self.state = state
+        self.queue: queue.Queue = queue.Queue()
+        self.session = requests.Session()
+        threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True).start()
+
+    def post(self, body: dict) -> None:
+        """Queue `body` for the webhook URL, if one is set and its event is subscribed."""
+        with self.state.lock:
+            url, subscriptions = self.state.webhook_url, list(self.state.subscriptions)
+            copies = 2 if self.state.duplicate_webhooks else 1
+        needed = _EVENT_SUBSCRIPTION.get(body["event"])
+        if not url or not (SUBSCRIBE_ALL in subscriptions or needed in subscriptions):
+            return
+        for _ in range(copies):
+            self.queue.put((url, body))
+
+    def _run(self) -> None:
+        while True:
+            url, body = self.queue.get()
+            for attempt in range(1, self.ATTEMPTS + 1):
+                status = self._deliver(url, body)
+                with self.state.lock:
+                    delivery = {"url": url, "event": body["event"], "attempt": attempt, "status": status}
+                    self.state.webhooks.append({**delivery, "body": body})
+                if status is not None and 200 <= status < 300:
+                    break
+                time.sleep(self.state.webhook_retry_seconds)
+
+    def _deliver(self, url: str, body: dict) -> int | None:
+        try:
+            return self.session.post(url, json=body, timeout=30).status_code
+        except requests.RequestException:
+            return None
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -86,19 +242,52 @@ class SandboxHandler(BaseHTTPRequestHandler):
     # --- plumbing ---------------------------------------------------------------------
 
     def _reply(self, status: int, body: Any, headers: dict | None = None) -> None:
-        payload = json.dumps(body).encode()
+        self._write(status, json.dumps(body).encode(), "application/json; charset=utf-8", headers)
+
+    def _write(self, status: int, payload: bytes, content_type: str, headers: dict | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
 
-    def _body(self) -> Any:
+    def _ok(self, data: Any = None) -> None:
+        self._reply(200, {"message": "success", **({"data": data} if data is not None else {})})
+
+    def _not_found(self) -> None:
+        # gin's own answer for an unknown route: plain text, before any authentication.
+        self._write(404, b"404 page not found", "text/plain")
+
+    def _raw_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        return json.loads(raw) if raw else {}
+        return self.rfile.read(length) if length else b""
+
+    def _json_body(self) -> dict | None:
+        """Return the JSON object sent, or `None` after answering 400 as the server does."""
+        try:
+            body = json.loads(self._raw_body() or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self._reply(400, {"error": "Invalid JSON format"})
+            return None
+        return body
+
+    def _form_body(self) -> dict:
+        """Return a multipart form's fields (`file` as bytes, with `file_name`)."""
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + self._raw_body()
+        )
+        form: dict = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if part.get_filename():
+                form[name], form[f"{name}_name"] = part.get_payload(decode=True), part.get_filename()
+            else:
+                form[name] = part.get_content().strip()
+        return form
 
     def _authorized(self, key: str) -> bool:
         if secrets.compare_digest(self.headers.get("apikey", "").encode(), key.encode()):
@@ -110,94 +299,228 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def state(self) -> SandboxState:
         return self.server.state
 
-    # --- routes -----------------------------------------------------------------------
+    # --- routing ----------------------------------------------------------------------
 
     def do_GET(self) -> None:
-        if self.path in ("/_sandbox/messages", "/_sandbox/requests"):
+        if self.path in ("/_sandbox/messages", "/_sandbox/requests", "/_sandbox/webhooks"):
             name = self.path.removeprefix("/_sandbox/")
             with self.state.lock:
                 return self._reply(200, {name: list(getattr(self.state, name))})
-        if self.path == "/instance/status":
+        instance_routes = {"/instance/status": self._status, "/instance/qr": self._qr}
+        if self.path in instance_routes:
             if self._authorized(self.state.instance_token):
-                status = {"Connected": True, "LoggedIn": True, "Name": "sandbox"}
-                self._reply(200, {"message": "success", "data": status})
+                instance_routes[self.path]()
             return None
-        if self.path == "/instance/all":
+        if self.path == "/instance/all" or self.path.startswith("/instance/info/"):
             if self._authorized(self.state.global_key):
-                instance = {
-                    "id": "00000000-0000-4000-8000-000000000001",
-                    "name": "sandbox",
-                    "connected": True,
-                }
-                self._reply(200, {"message": "success", "data": [instance]})
+                self._admin_read()
             return None
-        return self._reply(404, {"error": "not found"})
+        return self._not_found()
 
     def do_DELETE(self) -> None:
         if self.path == "/_sandbox/messages":
             self.state.reset()
             return self._reply(200, {"message": "success"})
-        self._reply(404, {"error": "not found"})
+        if self.path == "/instance/logout":
+            if self._authorized(self.state.instance_token):
+                self._ok()
+            return None
+        if self.path.startswith(("/instance/delete/", "/instance/proxy/")):
+            if self._authorized(self.state.global_key):
+                self._admin_delete()
+            return None
+        return self._not_found()
 
     def do_POST(self) -> None:
-        if self.path == "/_sandbox/faults":
-            faults = self._body().get("faults", [])
-            with self.state.lock:
-                self.state.faults.extend(faults)
-            return self._reply(200, {"message": "success", "queued": len(faults)})
+        sandbox_routes = {
+            "/_sandbox/faults": self._queue_faults,
+            "/_sandbox/state": self._set_state,
+            "/_sandbox/incoming": self._incoming,
+        }
+        if self.path in sandbox_routes:
+            body = self._json_body()
+            if body is not None:
+                sandbox_routes[self.path](body)
+            return None
+        if self.path in ("/instance/create",) or self.path.startswith("/instance/proxy/"):
+            if self._authorized(self.state.global_key):
+                self._admin_write()
+            return None
+        instance_routes = {
+            "/instance/connect": self._connect,
+            "/instance/pair": self._pair,
+            "/instance/disconnect": self._disconnect,
+            "/instance/reconnect": self._reconnect,
+            "/message/react": self._react,
+            "/message/markread": self._timestamped,
+            "/message/presence": self._timestamped,
+            "/message/status": self._message_status,
+            "/message/delete": self._timestamped,
+            "/message/edit": self._edit,
+            "/user/check": self._check,
+        }
         kind = self.path.removeprefix("/send/")
-        if not self.path.startswith("/send/") or kind not in SEND_KINDS:
-            return self._reply(404, {"error": "not found"})
-        if self._authorized(self.state.instance_token):
-            self._send(kind)
+        is_send = self.path.startswith("/send/") and kind in SEND_KINDS
+        if not is_send and self.path not in instance_routes:
+            return self._not_found()
+        if not self._authorized(self.state.instance_token):
+            return None
+        if is_send:
+            return self._send(kind)
+        body = self._json_body()
+        if body is None:
+            return None
+        if message := refusal(self.path, body):
+            return self._reply(400, {"error": message})
+        if self.path.startswith(_CLIENT_ROUTES) and not self.state.connected:
+            return self._reply(500, {"error": "client disconnected"})
+        instance_routes[self.path](body)
+        return None
+
+    # --- sandbox controls ---------------------------------------------------------------
+
+    def _queue_faults(self, body: dict) -> None:
+        faults = body.get("faults", [])
+        with self.state.lock:
+            self.state.faults.extend(faults)
+        self._reply(200, {"message": "success", "queued": len(faults)})
+
+    def _set_state(self, body: dict) -> None:
+        if "connected" in body:
+            with self.state.lock:
+                was, self.state.connected = self.state.connected, bool(body["connected"])
+            if self.state.connected and not was:
+                data = {"status": "open", "jid": OWN_JID, "pushName": "Sandbox"}
+                self.server.webhooks.post(self.state.envelope("Connected", data))
+            elif was and not self.state.connected:
+                self.server.webhooks.post(self.state.envelope("Disconnected", {}))
+        for name in ("duplicate_webhooks", "latency_ms"):
+            if name in body:
+                setattr(self.state, name, body[name])
+        self._reply(200, {"message": "success", "connected": self.state.connected})
+
+    def _incoming(self, body: dict) -> None:
+        sender = server_jid(str(body.get("from") or ""))
+        if sender is None:
+            return self._reply(400, {"error": 'incoming needs "from": the writer\'s number'})
+        if not self.state.webhook_url:
+            return self._reply(409, {"error": "no webhook yet: call /instance/connect first"})
+        message_id = str(body.get("id") or _new_message_id())
+        text = str(body.get("text") or "")
+        media_type = body.get("media_type") or ""
+        context = {"contextInfo": {"stanzaID": body["quoted_id"]}} if body.get("quoted_id") else {}
+        if media_type:
+            media = {"caption": text, "mimetype": _mimetype(media_type), **context}
+            message = {f"{media_type}Message": media}
+        elif context:
+            message = {"extendedTextMessage": {"text": text, **context}}
+        else:
+            message = {"conversation": text}
+        info = {
+            "Chat": sender,
+            "Sender": sender,
+            "IsFromMe": bool(body.get("from_me", False)),
+            "IsGroup": sender.endswith("@g.us"),
+            "ID": message_id,
+            "Type": "media" if media_type else "text",
+            "MediaType": media_type,
+            "PushName": str(body.get("push_name") or "Ana"),
+            "Timestamp": _now(),
+        }
+        self.server.webhooks.post(self.state.envelope("Message", {"Info": info, "Message": message}))
+        self._ok({"id": message_id})
+
+    # --- sending ------------------------------------------------------------------------
 
     def _send(self, kind: str) -> None:
-        try:
-            body = self._body()
-        except ValueError:
-            return self._reply(400, {"error": "Invalid JSON format"})
-        if not isinstance(body, dict):
-            return self._reply(400, {"error": "Invalid JSON format"})
+        multipart = (self.headers.get("Content-Type") or "").startswith("multipart/form-data")
+        if multipart:
+            body = self._form_body()
+        else:
+            body = self._json_body()
+            if body is None:
+                return None
         if self.state.latency_ms:
             time.sleep(self.state.latency_ms / 1000)
         number = str(body.get("number") or "")
-        message_id = str(body.get("id") or "") or "3EB0" + secrets.token_hex(14).upper()
+        message_id = str(body.get("id") or "") or _new_message_id()
         fault = self.state.next_fault()
-        attempt = {"kind": kind, "id": message_id, "number": number, "fault": fault}
+        attempt = {"kind": kind, "id": message_id, "number": number, "fault": fault, "multipart": multipart}
         with self.state.lock:
             self.state.requests.append(attempt)
         if fault:
             return self._fault(fault)
-        error = self._validate(kind, number, body)
+        error = self._validate(kind, body, multipart)
         if error:
             return self._reply(*error)
-        jid = number if "@" in number else f"{number}@s.whatsapp.net"
-        info = {
-            "ID": message_id,
-            "Chat": jid,
-            "Sender": "5500000000000@s.whatsapp.net",
-            "IsFromMe": True,
-            "Timestamp": datetime.now(UTC).isoformat(),
-            "Type": kind,
-        }
+        chat = server_jid(number)
+        data = self._sent_message(kind, message_id, chat, body)
+        recorded = {key: value for key, value in body.items() if key != "file"}
+        if multipart:
+            recorded["file_bytes"] = len(body.get("file") or b"")
         with self.state.lock:
             self.state.messages.append(
-                {"id": message_id, "kind": kind, "number": jid, "body": body, "received_at": time.time()}
+                {"id": message_id, "kind": kind, "number": chat, "body": recorded, "received_at": time.time()}
             )
-        self._reply(200, {"message": "success", "data": {"Info": info}})
+        self._ok(data)
+        self._after_delivery(data)
+        return None
 
-    def _validate(self, kind: str, number: str, body: dict) -> tuple[int, dict] | None:
-        if not number:
-            return 400, {"error": "phone number is required"}
-        if "@" not in number and not number.isdigit():
-            return 400, {"error": f"Invalid number format: {number}"}
-        if kind in _REQUIRED and not body.get(_REQUIRED[kind][0]):
-            return 400, {"error": _REQUIRED[kind][1]}
-        if number.split("@")[0] in self.state.not_registered:
-            return 500, {"error": f"number {number.split('@')[0]} is not registered on WhatsApp"}
+    def _validate(self, kind: str, body: dict, multipart: bool) -> tuple[int, dict] | None:
+        number = body.get("number")
+        if not multipart and isinstance(number, str) and number and server_jid(number) is None:
+            # The JSON middleware comes first: it checks and resolves `number` itself.
+            return 400, {"error": "Invalid number format: invalid number format"}
+        if message := refusal(f"/send/{kind}", body, multipart=multipart):
+            return 400, {"error": message}
+        chat = server_jid(str(number))
+        if chat is None:
+            return 500, {"error": f"could not parse phone: {number}"}
+        if not self.state.connected:
+            return 500, {"error": "client disconnected"}
+        if chat.split("@")[0] in self.state.not_registered:
+            return 500, {"error": f"number {number} is not registered on WhatsApp"}
         if kind == "media" and body.get("type") not in MEDIA_TYPES:
             return 500, {"error": "invalid media type"}
+        if kind == "sticker" and not str(body.get("sticker")).startswith(("http://", "https://")):
+            return 500, {"error": "invalid sticker URL"}
         return None
+
+    def _sent_message(self, kind: str, message_id: str, chat: str, body: dict) -> dict:
+        """Return a send's `data` as the server answers it: `Info`, `Message`, `MessageContextInfo`."""
+        message_type = _MESSAGE_TYPES[body.get("type") if kind == "media" else kind]
+        content = {"text": body.get("text")} if kind in ("text", "link") else {"caption": body.get("caption")}
+        info = {
+            "Chat": chat,
+            "Sender": OWN_JID,
+            "IsFromMe": True,
+            "IsGroup": chat.endswith("@g.us"),
+            "ID": message_id,
+            "Timestamp": _now(),
+            "ServerID": self.state.random.randint(1, 10**6),
+            "Type": message_type,
+        }
+        message = {message_type[0].lower() + message_type[1:]: content}
+        return {"Info": info, "Message": message, "MessageContextInfo": {}}
+
+    def _after_delivery(self, data: dict) -> None:
+        """Post what the server and WhatsApp report after a send: the echo, then the receipts."""
+        info = data["Info"]
+        self.server.webhooks.post(self.state.envelope("SendMessage", data))
+        for state, receipt_type in (("Delivered", ""), ("Read", "read")):
+            with self.state.lock:
+                self.state.receipts[info["ID"]] = state
+            receipt = {
+                "Chat": info["Chat"],
+                "Sender": info["Chat"],
+                "IsFromMe": False,
+                "IsGroup": info["IsGroup"],
+                "MessageIDs": [info["ID"]],
+                "Timestamp": _now(),
+                "Type": receipt_type,
+                "MessageSender": OWN_JID,
+            }
+            self.server.webhooks.post(self.state.envelope("Receipt", receipt, state=state))
 
     def _fault(self, fault: dict) -> None:
         if fault.get("drop"):
@@ -205,11 +528,124 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)  # no answer at all: the client sees a reset
             return
         status = int(fault.get("status", 500))
+        if status == 500 and fault.get("error") == "":
+            return self._write(500, b"", "text/plain")  # a server panic: no body at all
         body = {"error": fault.get("error", _DEFAULT_ERRORS.get(status, "sandbox fault"))}
         if fault.get("code"):
             body["code"] = fault["code"]
         headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else None
-        self._reply(status, body, headers)
+        return self._reply(status, body, headers)
+
+    # --- instance -----------------------------------------------------------------------
+
+    def _status(self) -> None:
+        if not self.state.connected:
+            return self._reply(400, {"error": "client disconnected"})
+        return self._ok({"Connected": True, "LoggedIn": True, "Name": "sandbox"})
+
+    def _qr(self) -> None:
+        if self.state.connected:
+            return self._reply(400, {"error": "session already logged in"})
+        return self._ok({"Qrcode": "data:image/png;base64,c2FuZGJveA==", "Code": "2@sandbox-qr-code"})
+
+    def _connect(self, body: dict) -> None:
+        subscribe = body.get("subscribe") or []
+        if not isinstance(subscribe, list) or not all(isinstance(name, str) for name in subscribe):
+            return self._reply(400, {"error": "json: cannot unmarshal subscribe into []string"})
+        with self.state.lock:
+            self.state.webhook_url = str(body.get("webhookUrl") or "")
+            self.state.subscriptions = subscriptions_for(subscribe)
+            stored = ",".join(self.state.subscriptions)
+        return self._ok({"jid": OWN_JID, "webhookUrl": self.state.webhook_url, "eventString": stored})
+
+    def _pair(self, body: dict) -> None:
+        self._ok({"PairingCode": "SAND-BOX1"})
+
+    def _disconnect(self, body: dict) -> None:
+        # The server clears the subscriptions too: no webhooks until connect runs again.
+        with self.state.lock:
+            self.state.connected = False
+            self.state.subscriptions = []
+        self._ok()
+
+    def _reconnect(self, body: dict) -> None:
+        if not self.state.connected:
+            return self._reply(500, {"error": "client disconnected"})
+        return self._ok()
+
+    def _admin_read(self) -> None:
+        if self.path == "/instance/all":
+            return self._ok([self.state.instance()])
+        if self.path.removeprefix("/instance/info/") != INSTANCE_ID:
+            return self._reply(500, {"error": "record not found"})
+        return self._ok(self.state.instance())
+
+    def _admin_write(self) -> None:
+        body = self._json_body()
+        if body is None:
+            return None
+        if message := refusal(route_of(self.path), body):
+            return self._reply(400, {"error": message})
+        if self.path == "/instance/create":
+            if body["name"] == self.state.instance_name:
+                return self._reply(500, {"error": "instance already exists"})
+            return self._ok({"id": secrets.token_hex(16), "name": body["name"], "token": body["token"]})
+        if self.path.removeprefix("/instance/proxy/") != INSTANCE_ID:
+            return self._reply(500, {"error": "record not found"})
+        self.state.proxy = body
+        return self._ok()
+
+    def _admin_delete(self) -> None:
+        if self.path.rsplit("/", 1)[-1] != INSTANCE_ID:
+            return self._reply(500, {"error": "record not found"})
+        return self._ok()
+
+    # --- messages already sent ------------------------------------------------------------
+
+    def _react(self, body: dict) -> None:
+        if not body.get("id"):
+            return self._reply(500, {"error": "missing id in payload"})
+        # The server sends the reaction under the target message's own id.
+        data = self._sent_message("text", body["id"], server_jid(body["number"]), {})
+        data["Info"]["Type"] = "ReactionMessage"
+        return self._ok(data)
+
+    def _timestamped(self, body: dict) -> None:
+        self._ok({"timestamp": _now()})
+
+    def _edit(self, body: dict) -> None:
+        self._ok({"timestamp": _now(), "id": body["messageId"]})
+
+    def _message_status(self, body: dict) -> None:
+        with self.state.lock:
+            status = self.state.receipts.get(body["id"])
+        if status is None:
+            return self._reply(500, {"error": "record not found"})
+        return self._ok({"message_id": body["id"], "status": status, "source": OWN_JID.split("@")[0]})
+
+    def _check(self, body: dict) -> None:
+        numbers = body["number"] if isinstance(body["number"], list) else [body["number"]]
+        users = []
+        for number in numbers:
+            jid = server_jid(str(number)) or ""
+            on_whatsapp = jid.split("@")[0] not in self.state.not_registered
+            user = {"Query": number, "IsInWhatsapp": on_whatsapp, "JID": jid, "RemoteJID": jid}
+            users.append({**user, "VerifiedName": ""})
+        self._ok({"Users": users})
+
+
+def _new_message_id() -> str:
+    return "3EB0" + secrets.token_hex(9).upper()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _mimetype(media_type: str) -> str:
+    return {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/ogg"}.get(
+        media_type, "application/pdf"
+    )
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -219,6 +655,7 @@ class SandboxServer(ThreadingHTTPServer):
         super().__init__((host, port), SandboxHandler)
         self.state = state
         self.verbose = verbose
+        self.webhooks = WebhookSender(state)
 
     @property
     def url(self) -> str:

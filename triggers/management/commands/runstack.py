@@ -1,5 +1,6 @@
 """Run the whole stack on one machine: web server, task worker and, by default, the sandbox."""
 
+import json
 import os
 import shutil
 import signal
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from triggers.demo import demo_curl, disable_demo_trigger, ensure_demo_trigger
+from triggers.demo import connect_sandbox, demo_curl, disable_demo_trigger, ensure_demo_trigger
 
 # Public demo values: they only ever unlock the local sandbox.
 SANDBOX_TOKEN = "sandbox-instance-token"  # noqa: S105
@@ -40,6 +41,7 @@ class Command(BaseCommand):
         metrics_dir = tempfile.mkdtemp(prefix="evonexus-metrics-")
         env.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
         commands = []
+        sandbox_url = ""
         if not no_sandbox and not settings.EVOLUTION_GO_URL:
             sandbox_url = f"http://127.0.0.1:{sandbox_port}"
             env.update(
@@ -57,13 +59,18 @@ class Command(BaseCommand):
                     SANDBOX_TOKEN,
                     "--global-key",
                     SANDBOX_GLOBAL_KEY,
+                    # Like a server with a global and an instance webhook: every event twice.
+                    "--duplicate-webhooks",
                 ]
             )
             ensure_demo_trigger(SANDBOX_TOKEN)
+            incoming = json.dumps({"from": "5511999999999", "text": "hello"})
             self.stdout.write(
-                "Send the demo event (a WhatsApp message to the demo trigger):\n\n"
-                f"  {demo_curl('http://' + addr, SANDBOX_TOKEN)}\n\n"
-                f"then see the answer the sandbox received: curl -s {sandbox_url}/_sandbox/messages\n"
+                "Write to the demo WhatsApp instance (the sandbox posts it to the demo trigger):\n\n"
+                f"  curl -s -X POST {sandbox_url}/_sandbox/incoming -d '{incoming}'\n\n"
+                f"then see the answer it sent: curl -s {sandbox_url}/_sandbox/messages\n"
+                "or post a WhatsApp event to the trigger yourself:\n\n"
+                f"  {demo_curl('http://' + addr, SANDBOX_TOKEN)}\n"
             )
         elif disable_demo_trigger():
             self.stdout.write("The demo trigger only runs against the sandbox: it is disabled now.")
@@ -71,7 +78,12 @@ class Command(BaseCommand):
         commands += [[*manage, "db_worker", "--no-reload", "--interval", "0.2"]] * max(workers, 1)
         commands.append([*manage, "reap_executions", "--loop", "60"])
         try:
-            self._supervise([subprocess.Popen(command, env=env) for command in commands], addr)
+            children = [subprocess.Popen(command, env=env) for command in commands]
+            if sandbox_url:
+                connected = connect_sandbox(sandbox_url, SANDBOX_TOKEN, "http://" + addr)
+                if not connected.ok:
+                    self.stderr.write(f"The sandbox did not take the demo webhook: {connected.error}")
+            self._supervise(children, addr)
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 

@@ -2,15 +2,20 @@
 
 Prints the JSON result on stdout and exits 0 on success; on failure prints a
 JSON error and exits 1. Retry logs go to stderr, so stdout stays parseable.
+Secret-named fields (the instances' tokens, for one) are redacted in every output.
 """
 
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from evonexus.redaction import redact_secrets
 from whatsapp.client import EvolutionClient, GatewayResult, client_from_settings
+from whatsapp.contract import EVENT_TYPES, MEDIA_TYPES, SUBSCRIBE_ALL
 from whatsapp.media import MediaNotConfigured, media_type_for, media_url_for
 
 
@@ -25,9 +30,19 @@ def _summary(client: EvolutionClient) -> dict:
 
 
 def _send_media(client: EvolutionClient, o: dict) -> GatewayResult:
-    url = media_url_for(o["media"])
+    """Send a URL as it is; a local file through S3 when configured, else uploaded to the gateway."""
     media_type = o["type"] or media_type_for(o["media"])
-    return client.send_media(o["number"], url, media_type, caption=o["caption"], filename=o["filename"])
+    is_url = o["media"].startswith(("http://", "https://"))
+    if not is_url and not settings.MEDIA_S3_ENDPOINT_URL:
+        path = Path(o["media"]).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{o['media']!r} is neither an http(s) URL nor a local file")
+        return client.send_media_file(
+            o["number"], path, media_type, caption=o["caption"], filename=o["filename"]
+        )
+    filename = o["filename"] or (None if is_url else Path(o["media"]).name)
+    url = media_url_for(o["media"])
+    return client.send_media(o["number"], url, media_type, caption=o["caption"], filename=filename)
 
 
 # Each command: (arguments, what it does with the client and the parsed options).
@@ -38,7 +53,18 @@ COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dic
         lambda c, o: c.create_instance(o["name"], o["token"]),
     ),
     "connect": (
-        [("--webhook-url", {"required": True}), ("--subscribe", {"nargs": "*"}), ("--phone", {})],
+        [
+            ("--webhook-url", {"required": True}),
+            (
+                "--subscribe",
+                {
+                    "nargs": "+",
+                    "metavar": "EVENT",
+                    "help": f"default: MESSAGE READ_RECEIPT; one of {SUBSCRIBE_ALL} {' '.join(EVENT_TYPES)}",
+                },
+            ),
+            ("--phone", {}),
+        ],
         lambda c, o: c.connect(o["webhook_url"], subscribe=o["subscribe"], phone=o["phone"]),
     ),
     "disconnect": ([], lambda c, o: c.disconnect()),
@@ -57,8 +83,15 @@ COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dic
     "send_media": (
         [
             ("--number", {"required": True}),
-            ("--media", {"required": True, "help": "an http(s) URL or a local file (uploaded to S3)"}),
-            ("--type", {"choices": ["image", "video", "ptv", "audio", "document"]}),
+            (
+                "--media",
+                {
+                    "required": True,
+                    "help": "an http(s) URL, or a local file (through S3 when MEDIA_S3_* is set, "
+                    "else uploaded to the gateway)",
+                },
+            ),
+            ("--type", {"choices": MEDIA_TYPES}),
             ("--caption", {}),
             ("--filename", {}),
         ],
@@ -69,8 +102,8 @@ COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dic
             ("--number", {"required": True}),
             ("--latitude", {"required": True, "type": float}),
             ("--longitude", {"required": True, "type": float}),
-            ("--name", {}),
-            ("--address", {}),
+            ("--name", {"required": True}),
+            ("--address", {"required": True}),
         ],
         lambda c, o: c.send_location(
             o["number"], o["latitude"], o["longitude"], name=o["name"], address=o["address"]
@@ -88,13 +121,13 @@ COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dic
     "send_link": (
         [
             ("--number", {"required": True}),
-            ("--url", {"required": True}),
-            ("--text", {"default": ""}),
+            ("--text", {"required": True, "help": "the preview is made of the first URL in it"}),
+            ("--url", {"help": "appended to the text when not already in it"}),
             ("--title", {}),
             ("--description", {}),
         ],
         lambda c, o: c.send_link(
-            o["number"], o["text"] or o["url"], o["url"], title=o["title"], description=o["description"]
+            o["number"], o["text"], o["url"], title=o["title"], description=o["description"]
         ),
     ),
     "send_sticker": (
@@ -109,6 +142,53 @@ COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dic
             ("--max-answer", {"type": int, "default": 1}),
         ],
         lambda c, o: c.send_poll(o["number"], o["question"], o["options"], max_answer=o["max_answer"]),
+    ),
+    "react": (
+        [
+            ("--number", {"required": True}),
+            ("--id", {"required": True, "help": "the message to react to"}),
+            ("--reaction", {"required": True, "help": "an emoji, or 'remove'"}),
+            ("--from-me", {"action": "store_true", "help": "the message is one we sent"}),
+        ],
+        lambda c, o: c.react(o["number"], o["id"], o["reaction"], from_me=o["from_me"]),
+    ),
+    "mark_read": (
+        [("--number", {"required": True}), ("--id", {"required": True, "action": "append", "dest": "ids"})],
+        lambda c, o: c.mark_read(o["number"], o["ids"]),
+    ),
+    "edit_message": (
+        [("--chat", {"required": True}), ("--id", {"required": True}), ("--text", {"required": True})],
+        lambda c, o: c.edit_message(o["chat"], o["id"], o["text"]),
+    ),
+    "delete_message": (
+        [("--chat", {"required": True}), ("--id", {"required": True})],
+        lambda c, o: c.delete_message(o["chat"], o["id"]),
+    ),
+    "message_status": ([("--id", {"required": True})], lambda c, o: c.message_status(o["id"])),
+    "set_presence": (
+        [
+            ("--number", {"required": True}),
+            ("--state", {"required": True, "choices": ["composing", "paused"]}),
+            ("--audio", {"action": "store_true", "help": "recording audio rather than typing"}),
+        ],
+        lambda c, o: c.set_presence(o["number"], o["state"], is_audio=o["audio"]),
+    ),
+    "check": (
+        [("--number", {"required": True, "action": "append", "dest": "numbers"})],
+        lambda c, o: c.check(o["numbers"]),
+    ),
+    "instance_info": ([("--id", {"required": True})], lambda c, o: c.instance_info(o["id"])),
+    "set_proxy": (
+        [
+            ("--id", {"required": True}),
+            ("--host", {"required": True}),
+            ("--port", {"required": True}),
+            ("--username", {"default": ""}),
+            ("--password", {"default": ""}),
+        ],
+        lambda c, o: c.set_proxy(
+            o["id"], o["host"], o["port"], username=o["username"], password=o["password"]
+        ),
     ),
 }
 
@@ -130,6 +210,6 @@ class Command(BaseCommand):
         except (ValueError, FileNotFoundError, MediaNotConfigured) as exc:
             result = {"ok": False, "error": str(exc)}
         data = result.as_dict() if isinstance(result, GatewayResult) else result
-        self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False))
+        self.stdout.write(json.dumps(redact_secrets(data), indent=2, ensure_ascii=False))
         if not data["ok"]:
             sys.exit(1)

@@ -6,7 +6,7 @@ from whatsapp.sandbox import SandboxServer, SandboxState
 
 
 class Command(BaseCommand):
-    help = "Serve a local Evolution Go stand-in with the real shapes and fault injection."
+    help = "Serve a local double of Evolution Go: its answers, its webhooks, and faults on demand."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -20,6 +20,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=None, help="seed for --fail-rate, for repeatable runs"
         )
+        parser.add_argument(
+            "--duplicate-webhooks",
+            action="store_true",
+            help="post every event twice, as a server with a global and an instance webhook URL does",
+        )
 
     def handle(self, *args, **options) -> None:
         if not 0.0 <= options["fail_rate"] <= 1.0:
@@ -32,6 +37,7 @@ class Command(BaseCommand):
             latency_ms=options["latency_ms"],
             not_registered={n.strip() for n in options["not_registered"].split(",") if n.strip()},
             seed=options["seed"],
+            duplicate_webhooks=options["duplicate_webhooks"],
         )
         server = SandboxServer(options["host"], options["port"], state, verbose=options["verbosity"] > 1)
         self.stdout.write(f"Evolution Go sandbox on {server.url} (messages: {server.url}/_sandbox/messages)")
