@@ -42,3 +42,4 @@ bench: $(INSTALLED)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/run.py
 	$(PY) bench/delivery.py
+	$(PY) bench/media.py

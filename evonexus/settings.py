@@ -169,10 +169,14 @@ SPECTACULAR_SETTINGS = {
 
 # Webhook ingestion.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+# Evolution Go puts a received photo or voice note, base64-encoded, in the Message
+# webhook itself: whatsapp triggers take bodies up to this size (the file is then
+# moved out of the event: triggers/inbound_media.py).
+WHATSAPP_WEBHOOK_MAX_BODY_BYTES = env_int("WHATSAPP_WEBHOOK_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1)
 WEBHOOK_MAX_JSON_DEPTH = env_int("WEBHOOK_MAX_JSON_DEPTH", 64, minimum=2)
 WEBHOOK_SIGNATURE_TOLERANCE_SECONDS = env_int("WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", 300, minimum=1)
 # Django must never refuse a body we are prepared to answer 413 for ourselves.
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WEBHOOK_MAX_BODY_BYTES + 1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WEBHOOK_MAX_BODY_BYTES + 1, WHATSAPP_WEBHOOK_MAX_BODY_BYTES + 1)
 
 # Script actions.
 SCRIPTS_DIR = Path(env_str("SCRIPTS_DIR", str(BASE_DIR / "scripts"))).resolve()
@@ -255,6 +259,10 @@ if AUTO_REDELIVERY_JITTER >= 1:
 # WhatsApp numbers that send too much too fast risk a ban: above this many sends
 # in 24 hours the stats raise the watermark (warning logged once per flip).
 WHATSAPP_DAILY_WATERMARK = env_int("WHATSAPP_DAILY_WATERMARK", 50, minimum=1)
+
+# A message WhatsApp has not reported delivered this many minutes after we sent it
+# shows under "sent, not delivered" (admin filter) and in the stats' `undelivered`.
+DELIVERY_ALERT_MINUTES = env_int("DELIVERY_ALERT_MINUTES", 10, minimum=1)
 
 # /metrics answers a bearer of this token (or a staff session); empty: staff only.
 METRICS_TOKEN = env_str("METRICS_TOKEN")

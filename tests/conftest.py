@@ -8,17 +8,20 @@ import json
 
 import django_rq
 import pytest
+import requests
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from tests.support.processes import ServerProcess
+from tests.support.processes import ServerProcess, free_port
 from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN, Sandbox
 from tests.support.signing import SECRET, sign, webhook_path
 from triggers.ingest import record_event
 from triggers.models import Trigger, TriggerExecution
 from whatsapp import client as gateway_client
+from whatsapp.client import EvolutionClient
+from whatsapp.media import MediaStore
 from whatsapp.retry import RetryPolicy
 
 # Fixtures only a test that starts processes needs: a server, or committed rows that a
@@ -161,6 +164,49 @@ def sandbox(settings):
     settings.EVOLUTION_GO_KEY = SANDBOX_GLOBAL_KEY
     yield running
     running.stop()
+
+
+@pytest.fixture
+def connected(server, sandbox, make_trigger):
+    """Return a function that makes a whatsapp trigger and points the sandbox's webhooks at it."""
+
+    def connect(subscribe: list[str], **fields) -> Trigger:
+        trigger = make_trigger(source="whatsapp", secret=SANDBOX_TOKEN, action_type="whatsapp", **fields)
+        result = EvolutionClient(sandbox.url, SANDBOX_TOKEN).connect(
+            server.url + webhook_path(trigger), subscribe=subscribe
+        )
+        assert result.ok, result.error
+        return trigger
+
+    return connect
+
+
+@pytest.fixture
+def s3_store(settings):
+    """Return a MediaStore on a local S3-compatible server (moto in server mode), set in the settings."""
+    from moto.server import ThreadedMotoServer  # heavy: imported only by the tests that need it
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    # moto keeps its buckets in this process, across servers: start from none.
+    requests.post(f"http://127.0.0.1:{port}/moto-api/reset", timeout=10)
+    store = MediaStore(
+        endpoint_url=f"http://127.0.0.1:{port}",
+        bucket="evonexus-media",
+        access_key_id="test-access-key",
+        secret_access_key="test-secret-key",
+        region="us-east-1",
+        url_ttl_seconds=600,
+    )
+    store._client().create_bucket(Bucket=store.bucket)
+    settings.MEDIA_S3_ENDPOINT_URL = store.endpoint_url
+    settings.MEDIA_S3_BUCKET = store.bucket
+    settings.MEDIA_S3_ACCESS_KEY_ID = store.access_key_id
+    settings.MEDIA_S3_SECRET_ACCESS_KEY = store.secret_access_key
+    settings.MEDIA_S3_REGION = store.region
+    yield store
+    server.stop()
 
 
 @pytest.fixture

@@ -1,41 +1,13 @@
 """Local media goes to S3-compatible storage; the gateway gets a URL that downloads it."""
 
-import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
-from tests.support.processes import free_port
 from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
 from whatsapp.client import EvolutionClient
-from whatsapp.media import MediaNotConfigured, MediaStore, media_type_for, media_url_for
+from whatsapp.media import MediaNotConfigured, media_type_for, media_url_for
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-
-
-@pytest.fixture
-def s3_store():
-    """Return a MediaStore on a real local S3-compatible server (moto in server mode)."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    store = MediaStore(
-        endpoint_url=f"http://127.0.0.1:{port}",
-        bucket="evonexus-media",
-        access_key_id="test-access-key",
-        secret_access_key="test-secret-key",
-        region="us-east-1",
-        url_ttl_seconds=600,
-    )
-    boto3.client(
-        "s3",
-        endpoint_url=store.endpoint_url,
-        aws_access_key_id="test-access-key",
-        aws_secret_access_key="test-secret-key",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=store.bucket)
-    yield store
-    server.stop()
 
 
 def test_a_local_file_is_uploaded_and_the_gateway_gets_a_url_that_downloads_it(sandbox, s3_store, tmp_path):

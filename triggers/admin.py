@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from triggers import replay, rotation, stats
+from triggers import receipts, replay, rotation, stats
 from triggers.messaging import resolve_recipient
 from triggers.models import (
     ActionType,
@@ -177,6 +177,25 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class DeliveryFilter(admin.SimpleListFilter):
+    title = "WhatsApp delivery"
+    parameter_name = "delivery"
+    UNDELIVERED = "undelivered"
+
+    def lookups(self, request, model_admin):
+        minutes = settings.DELIVERY_ALERT_MINUTES
+        return [(self.UNDELIVERED, f"Sent, not delivered ({minutes} min on)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == self.UNDELIVERED:
+            return queryset.filter(pk__in=receipts.undelivered().values("execution_id"))
+        return queryset
+
+
+def _local_time(moment) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S}" if moment else "—"
+
+
 @admin.register(TriggerExecution)
 class TriggerExecutionAdmin(CheckedSelectionAdmin):
     list_display = [
@@ -191,7 +210,7 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
         "created_at",
         "last_replay_at",
     ]
-    list_filter = [StatusFilter, "error_category", "trigger", "trigger__source"]
+    list_filter = [StatusFilter, DeliveryFilter, "error_category", "trigger", "trigger__source"]
     list_select_related = ["trigger"]
     search_fields = ["idempotency_key", "error"]
     date_hierarchy = "created_at"
@@ -213,6 +232,7 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
         "redeliveries",
         "redelivery_at",
         "replay_chain",
+        "whatsapp_messages",
         "error",
         "result_summary",
         "pretty_event",
@@ -255,6 +275,21 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
     @admin.display(description="event (secrets redacted)")
     def pretty_event(self, execution: TriggerExecution) -> str:
         return format_html("<pre>{}</pre>", json.dumps(execution.event_data, indent=2, ensure_ascii=False))
+
+    @admin.display(description="WhatsApp messages sent")
+    def whatsapp_messages(self, execution: TriggerExecution) -> str:
+        rows = [
+            (m.message_id, m.recipient, *map(_local_time, (m.sent_at, m.delivered_at, m.read_at)))
+            for m in execution.messages.all()
+        ]
+        if not rows:
+            return "—"
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        return format_html(
+            '<table class="whatsapp-messages"><tr><th>id</th><th>to</th><th>sent</th><th>delivered</th>'
+            "<th>read</th></tr>{}</table>",
+            body,
+        )
 
     @admin.display(description="replay chain")
     def replay_chain(self, execution: TriggerExecution) -> str:
@@ -371,6 +406,7 @@ class ExecutionStatsAdmin(admin.ModelAdmin):
             "windows": windows,
             "status_rows": status_rows,
             "dlq_url": f"{executions_url}?status={StatusFilter.DLQ}",
+            "undelivered_url": f"{executions_url}?delivery={DeliveryFilter.UNDELIVERED}",
             "watermark": windows[0].watermark,
         }
         request.current_app = self.admin_site.name

@@ -122,7 +122,11 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     queryset = TriggerExecution.objects.all()
 
     def get_queryset(self) -> QuerySet[TriggerExecution]:
-        queryset = TriggerExecution.objects.select_related("trigger").order_by("-created_at", "-id")
+        queryset = (
+            TriggerExecution.objects.select_related("trigger")
+            .prefetch_related("messages")
+            .order_by("-created_at", "-id")
+        )
         if self.action != "list":
             return queryset
         if status_ := _choice_param(self.request, "status", ExecutionStatus.values):

@@ -18,6 +18,7 @@ from evonexus.logs import log_event
 from triggers import messaging
 from triggers.actions import run_script
 from triggers.choices import ActionType, ErrorCategory, ExecutionStatus
+from triggers.inbound_media import with_media_url
 from triggers.models import ExecutionEvent, TriggerExecution
 from triggers.outcomes import ActionOutcome
 from triggers.redelivery import next_redelivery_at
@@ -44,8 +45,9 @@ def claim_execution(execution_id: int) -> bool:
 
 def run_action(execution: TriggerExecution) -> ActionOutcome:
     """Return the outcome of the execution's action; unexpected errors are `unknown`."""
-    trigger, event, payload = execution.trigger, execution.event_data, execution.trigger.action_payload
+    trigger, payload = execution.trigger, execution.trigger.action_payload
     try:
+        event = with_media_url(execution.event_data)
         if trigger.action_type == ActionType.SCRIPT:
             outcome = run_script(payload, event, execution_id=execution.pk, trigger_slug=trigger.slug)
             if outcome.status == ExecutionStatus.COMPLETED and payload.get("reply_via_whatsapp"):

@@ -16,7 +16,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from triggers import sources
+from triggers.choices import Source
 from triggers.executor import enqueue_execution
+from triggers.inbound_media import MediaStorageUnavailable, move_media_out
 from triggers.lookup import get_trigger
 from triggers.models import (
     IDEMPOTENCY_CONSTRAINT,
@@ -25,6 +27,7 @@ from triggers.models import (
     Trigger,
     TriggerExecution,
 )
+from triggers.receipts import apply_receipt
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Delivery:
 
 
 # What a delivery can come to. Rejections and ignores carry a `reason`.
-ACCEPTED, DUPLICATE, IGNORED, REJECTED = "accepted", "duplicate", "ignored", "rejected"
+ACCEPTED, DUPLICATE, IGNORED, REJECTED, RECEIPT = "accepted", "duplicate", "ignored", "rejected", "receipt"
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class Outcome:
     execution_id: int | None = None
     key: str | None = None
     raced: bool = False
+    matched: int = 0  # receipts: how many of the messages it names are ours
 
 
 def _rejected(trigger: Trigger | None, reason: str, message: str) -> Outcome:
@@ -136,7 +140,14 @@ def _is_json_content_type(content_type: str) -> bool:
     )
 
 
-def _check_envelope(delivery: Delivery) -> tuple[str, str] | None:
+def max_body_bytes(trigger: Trigger) -> int:
+    """Return the largest body `trigger` accepts: WhatsApp events may carry a whole file."""
+    if trigger.source == Source.WHATSAPP:
+        return settings.WHATSAPP_WEBHOOK_MAX_BODY_BYTES
+    return settings.WEBHOOK_MAX_BODY_BYTES
+
+
+def _check_envelope(delivery: Delivery, max_bytes: int) -> tuple[str, str] | None:
     """Return `(reason, message)` if the request cannot be read as an event, else `None`."""
     if delivery.chunked:
         # A WSGI app reads a body only up to its Content-Length; unstated, it reads nothing.
@@ -144,11 +155,31 @@ def _check_envelope(delivery: Delivery) -> tuple[str, str] | None:
     length = delivery.content_length or "0"
     if not length.isdigit():
         return "invalid_content_length", "Content-Length must be a number."
-    if int(length) > settings.WEBHOOK_MAX_BODY_BYTES:
-        return "body_too_large", f"Request body exceeds {settings.WEBHOOK_MAX_BODY_BYTES} bytes."
+    if int(length) > max_bytes:
+        return "body_too_large", f"Request body exceeds {max_bytes} bytes."
     if not _is_json_content_type(delivery.content_type):
         return "unsupported_media_type", "Content-Type must be application/json."
     return None
+
+
+def _authenticated_payload(trigger: Trigger, delivery: Delivery, now: float) -> dict:
+    """Return the body parsed, once it proves it comes from the trigger's sender.
+
+    Raises `InvalidPayload` or `AuthenticationFailed`. The raw body lives only
+    in here: a large one is freed before anything else is done with the event.
+    """
+    body = delivery.read_body()
+    payload = sources.parse_json_body(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
+    sources.verify_request(
+        trigger.source,
+        trigger.signing_secrets(),
+        delivery.headers,
+        body,
+        payload,
+        now=now,
+        tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
+    )
+    return payload
 
 
 def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> Outcome:
@@ -157,41 +188,46 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     Rejected (nothing stored): no such trigger (`not_found`), a chunked body
     (`length_required`), a bad or too large Content-Length, a content type
     other than JSON, a body that is not a storable JSON object
-    (`invalid_payload`) or that does not authenticate (`unauthorized`).
+    (`invalid_payload`) or that does not authenticate (`unauthorized`), a file
+    that media storage could not take (`media_storage_unavailable`: the sender
+    tries again).
+    A WhatsApp delivery receipt updates the messages we sent (`receipt`, with
+    how many it `matched`) and runs nothing, whatever the trigger's filter.
     Ignored (nothing stored): a disabled trigger, a WhatsApp message the
     instance sent itself (`own_message`, unless the trigger's filter asks for
     `"from_me": true`), an event the filter refuses.
-    Otherwise the event is recorded (`accepted`) or found to be a `duplicate`.
+    Otherwise the event is recorded (`accepted`) or found to be a `duplicate`;
+    a file it carries is moved out of it first (`triggers.inbound_media`).
     """
     trigger = get_trigger(public_id)
     if trigger is None:
         return _rejected(None, "not_found", "No trigger with this webhook URL.")
-    if refusal := _check_envelope(delivery):
+    if refusal := _check_envelope(delivery, max_body_bytes(trigger)):
         return _rejected(trigger, *refusal)
-    body = delivery.read_body()
     try:
-        payload = sources.parse_json_body(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
-        sources.verify_request(
-            trigger.source,
-            trigger.signing_secrets(),
-            delivery.headers,
-            body,
-            payload,
-            now=time.time() if now is None else now,
-            tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
-        )
+        payload = _authenticated_payload(trigger, delivery, time.time() if now is None else now)
     except sources.InvalidPayload as exc:
         return _rejected(trigger, "invalid_payload", str(exc))
     except sources.AuthenticationFailed as exc:
         return _rejected(trigger, "unauthorized", str(exc))
+    event = sources.parse_event(trigger.source, delivery.headers, payload)
+    if sources.is_receipt(event):
+        matched = apply_receipt(event.get("message_ids") or [], str(event.get("state")))
+        return Outcome(RECEIPT, trigger=trigger, matched=matched)
     if not trigger.enabled:
         return Outcome(IGNORED, "disabled", trigger=trigger)
-    event = sources.parse_event(trigger.source, delivery.headers, payload)
     if sources.is_own_message(event) and trigger.event_filter.get("from_me") is not True:
         # Safe by default: only a filter that asks for our own messages gets them.
         return Outcome(IGNORED, "own_message", trigger=trigger)
     if not sources.matches_filter(event, trigger.event_filter):
         return Outcome(IGNORED, "filtered", trigger=trigger)
+    try:
+        if (media := move_media_out(payload)) is not None:
+            event["media"] = media
+    except sources.InvalidPayload as exc:
+        return _rejected(trigger, "invalid_payload", str(exc))
+    except MediaStorageUnavailable as exc:
+        return _rejected(trigger, "media_storage_unavailable", str(exc))
     key = sources.extract_idempotency_key(
         trigger.source, delivery.headers, payload, event, trigger.idempotency_key_paths
     )

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from triggers.choices import ExecutionStatus
 from triggers.outcomes import ActionOutcome
+from triggers.receipts import record_sent
 from triggers.templating import render_message
 from whatsapp import client as gateway
 from whatsapp.media import media_type_for
@@ -49,12 +50,14 @@ class Media:
 
 
 def send_message(
-    text: str, recipient: str, *, message_seed: str, media: Media | None = None
+    text: str, recipient: str, *, execution_id: int, message_seed: str, media: Media | None = None
 ) -> ActionOutcome:
     """Return the `ActionOutcome` of sending `text` (or `media`, captioned by it) to `recipient`.
 
     `message_seed` fixes the WhatsApp message id, so every attempt of this
-    send, and every retry after an ambiguous timeout, carries the same id.
+    send, and every retry after an ambiguous timeout, carries the same id. A
+    message the gateway accepts is recorded for execution `execution_id`, so
+    delivery receipts can find it.
     """
     client = gateway.client_from_settings()
     message_id = gateway.derive_message_id(message_seed)
@@ -65,6 +68,8 @@ def send_message(
             recipient, media.url, media.media_type, caption=text or None, message_id=message_id
         )
     if result.ok:
+        chat = result.data.get("Info", {}).get("Chat") if isinstance(result.data, dict) else None
+        record_sent(execution_id, result.message_id, chat or recipient)
         summary = f"sent WhatsApp message {result.message_id} to {recipient}"
         return ActionOutcome(
             ExecutionStatus.COMPLETED, None, summary, "", result.attempts, whatsapp_attempts=result.attempts
@@ -102,7 +107,8 @@ def send_event_message(
         media = Media(url, payload.get("media_type") or media_type_for(url))
     elif not text:
         return ActionOutcome.permanent("the message template rendered to an empty message", attempts=0)
-    return send_message(text, recipient, message_seed=_message_seed(execution_id), media=media)
+    seed = _message_seed(execution_id)
+    return send_message(text, recipient, execution_id=execution_id, message_seed=seed, media=media)
 
 
 def reply_with_output(
@@ -119,6 +125,7 @@ def reply_with_output(
     recipient = resolve_recipient(configured_recipient, event)
     if recipient is None:
         return ActionOutcome.permanent("no recipient for the reply: the event carries no sender", output)
-    sent = send_message(text, recipient, message_seed=_message_seed(execution_id) + ":reply")
+    seed = _message_seed(execution_id) + ":reply"
+    sent = send_message(text, recipient, execution_id=execution_id, message_seed=seed)
     summary = f"{output.rstrip()}\n---\n{sent.summary}" if sent.summary else output
     return dataclasses.replace(sent, summary=summary)

@@ -23,6 +23,11 @@ WEBHOOKS = Counter(
     "evonexus_webhooks", "Webhook requests by trigger source and outcome.", ["source", "outcome"]
 )
 WEBHOOK_SECONDS = Histogram("evonexus_webhook_seconds", "Time to answer a webhook request.")
+MESSAGES_SENT = Counter("evonexus_whatsapp_messages_sent", "WhatsApp messages the gateway accepted from us.")
+MESSAGES_DELIVERED = Counter(
+    "evonexus_whatsapp_messages_delivered", "Our WhatsApp messages first reported delivered by a receipt."
+)
+MESSAGES_READ = Counter("evonexus_whatsapp_messages_read", "Our WhatsApp messages first reported read.")
 
 
 class DatabaseCollector:

@@ -28,6 +28,7 @@ __all__ = [
     "ExecutionEvent",
     "ExecutionStats",
     "ExecutionStatus",
+    "SentMessage",
     "Source",
     "Trigger",
     "TriggerExecution",
@@ -215,6 +216,25 @@ class ExecutionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for execution {self.execution_id} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class SentMessage(models.Model):
+    """A WhatsApp message an execution sent, and what WhatsApp's receipts said of it."""
+
+    execution = models.ForeignKey(TriggerExecution, on_delete=models.CASCADE, related_name="messages")
+    # The id we gave the gateway; receipts name it (Evolution Go's Receipt MessageIDs).
+    message_id = models.CharField(max_length=64, unique=True)
+    recipient = models.CharField(max_length=100)
+    sent_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        indexes = [models.Index(fields=["sent_at"], name="triggers_sent_message_sent_at")]
+
+    def __str__(self) -> str:
+        return f"WhatsApp message {self.message_id} to {self.recipient}"
 
 
 class WatermarkState(models.Model):

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from triggers.models import Trigger, TriggerExecution
+from triggers.models import SentMessage, Trigger, TriggerExecution
 from triggers.validators import (
     MIN_SECRET_LENGTH,
     validate_action_payload,
@@ -110,10 +110,22 @@ class TriggerSerializer(StrictStringsMixin, serializers.ModelSerializer):
         return attrs
 
 
+class SentMessageSerializer(serializers.ModelSerializer):
+    """A WhatsApp message an execution sent, with WhatsApp's delivery and read times."""
+
+    id = serializers.CharField(source="message_id", read_only=True)
+
+    class Meta:
+        model = SentMessage
+        fields = ["id", "recipient", "sent_at", "delivered_at", "read_at"]
+        read_only_fields = fields
+
+
 class ExecutionSerializer(serializers.ModelSerializer):
     """One execution of a trigger (read-only)."""
 
     trigger_slug = serializers.CharField(source="trigger.slug", read_only=True)
+    messages = SentMessageSerializer(many=True, read_only=True)
 
     class Meta:
         model = TriggerExecution
@@ -137,6 +149,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "redeliveries",
             "redelivery_at",
             "replay_of",
+            "messages",
         ]
         read_only_fields = fields
 

@@ -318,10 +318,23 @@ def _first_text(obj: Any, paths: Iterable[str]) -> str | None:
     return next((text for path in paths if (text := _text(lookup_path(obj, path)))), None)
 
 
+# Evolution API v2's message statuses (src/utils/renderStatus.ts) as receipt states.
+_V2_RECEIPT_STATES = {"DELIVERY_ACK": "Delivered", "READ": "Read", "PLAYED": "Read"}
+
+
 def _parse_whatsapp(headers: dict, payload: dict) -> dict:
     data = payload.get("data")
     event = {"event_type": payload.get("event"), "data": data}
-    if isinstance(lookup_path(data, "key"), dict):  # Evolution API v2
+    if payload.get("event") == "messages.update":  # Evolution API v2: a status change
+        event.update(
+            instance=payload.get("instance"),
+            message_ids=[lookup_path(data, "keyId")],  # the WhatsApp id; `messageId` is a row id
+            state=_V2_RECEIPT_STATES.get(str(lookup_path(data, "status"))),
+            chat=lookup_path(data, "remoteJid"),
+            sender=lookup_path(data, "remoteJid"),
+            from_me=lookup_path(data, "fromMe"),
+        )
+    elif isinstance(lookup_path(data, "key"), dict):  # Evolution API v2
         event.update(
             instance=payload.get("instance"),
             message_id=lookup_path(data, "key.id"),
@@ -349,10 +362,18 @@ def _parse_whatsapp(headers: dict, payload: dict) -> dict:
             is_group=lookup_path(data, "Info.IsGroup"),
             push_name=lookup_path(data, "Info.PushName"),
             media_type=_text(lookup_path(data, "Info.MediaType")),
+            media=lookup_path(message, "media"),  # what triggers.inbound_media kept of the file
+            media_url=_text(lookup_path(message, "mediaUrl")),  # the server's MinIO URL, if any
             quoted_message_id=_first_text(message, _WHATSAPP_QUOTED_ID_PATHS),
             text=_first_text(message, _WHATSAPP_TEXT_PATHS),
         )
     return event
+
+
+def is_receipt(event: dict) -> bool:
+    """Return whether a parsed event reports the delivery of messages: Evolution Go's `Receipt`,
+    or Evolution API v2's `messages.update`."""
+    return event.get("source") == "whatsapp" and event.get("event_type") in ("Receipt", "messages.update")
 
 
 def is_own_message(event: dict) -> bool:

@@ -15,7 +15,8 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from evonexus.logs import log_event
-from triggers.models import ExecutionEvent, ExecutionStatus, TriggerExecution, WatermarkState
+from triggers.models import ExecutionEvent, ExecutionStatus, SentMessage, TriggerExecution, WatermarkState
+from triggers.receipts import undelivered
 
 logger = logging.getLogger("evonexus.stats")
 
@@ -74,6 +75,10 @@ class Stats:
     replays: int
     wpp_command_count: int
     retries_observed: int
+    messages_sent: int
+    messages_delivered: int
+    messages_read: int
+    undelivered: int
     watermark: Watermark
     generated_at: datetime
 
@@ -88,6 +93,10 @@ class Stats:
             "replays": self.replays,
             "wpp_command_count": self.wpp_command_count,
             "retries_observed": self.retries_observed,
+            "messages_sent": self.messages_sent,
+            "messages_delivered": self.messages_delivered,
+            "messages_read": self.messages_read,
+            "undelivered": self.undelivered,
             "whatsapp_sends_24h": self.watermark.sends_24h,
             "circuit_breaker_watermark_hit": self.watermark.hit,
             "watermark_threshold": self.watermark.threshold,
@@ -101,7 +110,9 @@ def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
     Counts by creation time unless said otherwise: `dlq_size` is the queue
     now; `idempotent_replays` counts duplicate deliveries by when they
     arrived; `replays` counts operator replays and automatic redeliveries by
-    when they started; the watermark always looks at the last 24 hours.
+    when they started; the WhatsApp messages count by when they were sent
+    (`undelivered`: not reported delivered `DELIVERY_ALERT_MINUTES` later);
+    the watermark always looks at the last 24 hours.
     """
     now = now or timezone.now()
     days = clamp_days(days)
@@ -119,6 +130,12 @@ def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
         duplicates=Count("id", filter=Q(kind=ExecutionEvent.Kind.DUPLICATE)),
         redeliveries=Count("id", filter=Q(kind=ExecutionEvent.Kind.REDELIVERY)),
     )
+    sent = SentMessage.objects.filter(sent_at__gte=since, sent_at__lte=now)
+    messages = sent.aggregate(
+        sent=Count("id"),
+        delivered=Count("id", filter=Q(delivered_at__isnull=False)),
+        read=Count("id", filter=Q(read_at__isnull=False)),
+    )
     return Stats(
         window_days=days,
         total_executions=totals["total"],
@@ -128,6 +145,10 @@ def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
         replays=totals["operator_replays"] + events["redeliveries"],
         wpp_command_count=totals["wpp"],
         retries_observed=totals["wpp_attempts"] - totals["wpp"],
+        messages_sent=messages["sent"],
+        messages_delivered=messages["delivered"],
+        messages_read=messages["read"],
+        undelivered=undelivered(now=now).filter(sent_at__gte=since).count(),
         watermark=current_watermark(now=now),
         generated_at=now,
     )

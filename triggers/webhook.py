@@ -27,6 +27,8 @@ _REJECTION_STATUS = {
     "unsupported_media_type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     "invalid_payload": status.HTTP_400_BAD_REQUEST,
     "unauthorized": status.HTTP_401_UNAUTHORIZED,
+    # Nothing was stored: the sender's own retries bring the event again.
+    "media_storage_unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 
@@ -51,7 +53,8 @@ def delivery_from_request(request: Request) -> ingest.Delivery:
         content_type=request.content_type or "",
         content_length=request.META.get("CONTENT_LENGTH") or "",
         chunked="chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower(),
-        read_body=lambda: request.body,
+        # read(), not .body: Django would keep a copy of a large body for the whole request.
+        read_body=lambda: request.read(),
     )
 
 
@@ -63,6 +66,8 @@ def response_for(outcome: ingest.Outcome) -> Response:
         )
     if outcome.status == ingest.IGNORED:
         return Response({"status": "ignored", "reason": outcome.reason}, status=status.HTTP_200_OK)
+    if outcome.status == ingest.RECEIPT:
+        return Response({"status": "receipt", "matched": outcome.matched}, status=status.HTTP_200_OK)
     if outcome.status == ingest.DUPLICATE:
         return Response(
             {"status": "duplicate", "skipped": True, "execution_id": outcome.execution_id},
@@ -85,6 +90,8 @@ def log_outcome(outcome: ingest.Outcome, response: Response, seconds: float) -> 
         fields = {"http_status": response.status_code, "reason": outcome.reason}
     elif outcome.status == ingest.IGNORED:
         fields = {"reason": outcome.reason}
+    elif outcome.status == ingest.RECEIPT:
+        fields = {"matched": outcome.matched}
     else:
         if outcome.status == ingest.DUPLICATE:
             evt = "idempotent_replay_race" if outcome.raced else "idempotent_replay"
@@ -112,7 +119,7 @@ class WebhookView(APIView):
     @extend_schema(
         summary="Deliver one event to a trigger",
         request={"application/json": OpenApiTypes.OBJECT},
-        responses={code: OpenApiTypes.OBJECT for code in (200, 202, 400, 401, 404, 411, 413, 415)},
+        responses={code: OpenApiTypes.OBJECT for code in (200, 202, 400, 401, 404, 411, 413, 415, 503)},
         auth=[],
     )
     def post(self, request: Request, public_id: str) -> Response:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from django.conf import settings
 
 _TYPES_BY_EXTENSION = {
@@ -72,6 +73,28 @@ class MediaStore:
             config=Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 3}),
         )
 
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        """Return whether `data` was uploaded under `key` (`False`: an object is there already).
+
+        Keys made of a content hash make the check enough to store a file once.
+        Raises botocore's errors when the storage cannot be reached.
+        """
+        client = self._client()
+        try:
+            client.head_object(Bucket=self.bucket, Key=key)
+            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        return True
+
+    def presigned_url(self, key: str) -> str:
+        """Return a URL that downloads the object `key` for `url_ttl_seconds`."""
+        return self._client().generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.url_ttl_seconds
+        )
+
     def upload(self, path: Path) -> str:
         """Return a presigned URL (valid `url_ttl_seconds`) for `path` after uploading it.
 
@@ -79,16 +102,18 @@ class MediaStore:
         """
         key = f"evonexus/{uuid.uuid4().hex}/{path.name}"
         content_type = _CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
-        client = self._client()
-        client.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
-        return client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.url_ttl_seconds
-        )
+        self._client().upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
+        return self.presigned_url(key)
+
+
+def media_storage_configured() -> bool:
+    """Return whether S3-compatible storage is configured (`MEDIA_S3_ENDPOINT_URL` and `_BUCKET`)."""
+    return bool(settings.MEDIA_S3_ENDPOINT_URL and settings.MEDIA_S3_BUCKET)
 
 
 def store_from_settings() -> MediaStore:
     """Return the configured media store; raises `MediaNotConfigured` if settings are missing."""
-    if not (settings.MEDIA_S3_ENDPOINT_URL and settings.MEDIA_S3_BUCKET):
+    if not media_storage_configured():
         raise MediaNotConfigured(
             "sending a local file needs MEDIA_S3_ENDPOINT_URL and MEDIA_S3_BUCKET (S3-compatible storage)"
         )

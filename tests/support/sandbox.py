@@ -1,5 +1,7 @@
 """The Evolution Go sandbox, run in a thread, with helpers to script faults and read what it got."""
 
+import time
+
 import requests
 
 from whatsapp.sandbox import SandboxServer, SandboxState
@@ -25,6 +27,25 @@ class Sandbox:
 
     def attempts(self) -> list[dict]:
         return requests.get(f"{self.url}/_sandbox/requests", timeout=5).json()["requests"]
+
+    def webhooks(self) -> list[dict]:
+        """Return every webhook the sandbox posted, with the answer it got (`status`)."""
+        return requests.get(f"{self.url}/_sandbox/webhooks", timeout=5).json()["webhooks"]
+
+    def incoming(self, sender: str, **message) -> None:
+        """Make `sender` write to the instance (`text`, `from_me`, `media_type`, ...)."""
+        answer = requests.post(f"{self.url}/_sandbox/incoming", json={"from": sender, **message}, timeout=5)
+        assert answer.status_code == 200, answer.text
+
+    def answered(self, event: str, count: int = 1, timeout: float = 20) -> list[dict]:
+        """Return the answered webhooks of `event`, once `count` of them have been answered."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [w for w in self.webhooks() if w["event"] == event and w["status"] is not None]
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"fewer than {count} {event} webhook(s) answered within {timeout} s")
 
     def env(self) -> dict[str, str]:
         """Return the environment that points a server or worker process at this sandbox."""

@@ -10,13 +10,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from evonexus.redaction import redact_secrets
 from whatsapp.client import EvolutionClient, GatewayResult, client_from_settings
 from whatsapp.contract import EVENT_TYPES, MEDIA_TYPES, SUBSCRIBE_ALL
-from whatsapp.media import MediaNotConfigured, media_type_for, media_url_for
+from whatsapp.media import MediaNotConfigured, media_storage_configured, media_type_for, media_url_for
 
 
 def _summary(client: EvolutionClient) -> dict:
@@ -33,7 +32,7 @@ def _send_media(client: EvolutionClient, o: dict) -> GatewayResult:
     """Send a URL as it is; a local file through S3 when configured, else uploaded to the gateway."""
     media_type = o["type"] or media_type_for(o["media"])
     is_url = o["media"].startswith(("http://", "https://"))
-    if not is_url and not settings.MEDIA_S3_ENDPOINT_URL:
+    if not is_url and not media_storage_configured():
         path = Path(o["media"]).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{o['media']!r} is neither an http(s) URL nor a local file")
