@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "triggers.context_processors.gateway_banner",
             ],
         },
     },
@@ -259,6 +260,15 @@ if AUTO_REDELIVERY_JITTER >= 1:
 # WhatsApp numbers that send too much too fast risk a ban: above this many sends
 # in 24 hours the stats raise the watermark (warning logged once per flip).
 WHATSAPP_DAILY_WATERMARK = env_int("WHATSAPP_DAILY_WATERMARK", 50, minimum=1)
+
+# The WhatsApp gateway breaker (triggers/breaker.py): after this many sends in a row
+# find the instance not connected, sends wait instead of being tried (0: off, and such
+# sends fail as transient, as any other). Probes back off from MIN to MAX seconds;
+# waiting executions are released this many seconds apart.
+GATEWAY_BREAKER_FAILURES = env_int("GATEWAY_BREAKER_FAILURES", 3, minimum=0)
+GATEWAY_PROBE_MIN_SECONDS = env_int("GATEWAY_PROBE_MIN_SECONDS", 15, minimum=1)
+GATEWAY_PROBE_MAX_SECONDS = env_int("GATEWAY_PROBE_MAX_SECONDS", 300, minimum=1)
+GATEWAY_RELEASE_INTERVAL_SECONDS = env_float("GATEWAY_RELEASE_INTERVAL_SECONDS", 0.5, minimum=0.0)
 
 # A message WhatsApp has not reported delivered this many minutes after we sent it
 # shows under "sent, not delivered" (admin filter) and in the stats' `undelivered`.

@@ -151,7 +151,7 @@ def exercise_everything(server: ServerProcess, django_user_model, sandbox) -> st
     assert wrong.status_code == 401
 
     # The first send fails transiently three times: it lands in the DLQ and is replayed.
-    sandbox.fail_next(*[{"status": 500, "error": "client disconnected"}] * 3)
+    sandbox.fail_next(*[{"status": 502, "error": "bad gateway"}] * 3)
     worker_logs = run_worker(LOG_LEVEL="DEBUG", **sandbox.env())
     [dead] = TriggerExecution.objects.dead_letter()
     replayed = api.post(f"{server.url}/api/triggers/executions/{dead.pk}/replay", timeout=10)

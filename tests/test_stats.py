@@ -50,7 +50,7 @@ def seeded(make_trigger):
 
 
 def by_status(**counts: int) -> dict:
-    statuses = ["pending", "running", "completed", "failed_retryable", "failed", "replayed"]
+    statuses = ["pending", "running", "completed", "failed_retryable", "failed", "replayed", "held"]
     return {status: counts.get(status, 0) for status in statuses}
 
 

@@ -15,16 +15,18 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from triggers import receipts, replay, rotation, stats
+from triggers import breaker, receipts, replay, rotation, stats
+from triggers.executor import release_waiting
 from triggers.messaging import resolve_recipient
 from triggers.models import (
     ActionType,
     ExecutionStats,
     ExecutionStatus,
+    GatewayBreaker,
     Trigger,
     TriggerExecution,
 )
-from triggers.permissions import REPLAY_EXECUTIONS, VIEW_EXECUTIONS
+from triggers.permissions import OPERATE_BREAKER, REPLAY_EXECUTIONS, VIEW_EXECUTIONS
 from triggers.validators import MIN_SECRET_LENGTH, generate_secret
 
 _STATUS_COLOURS = {
@@ -34,6 +36,7 @@ _STATUS_COLOURS = {
     ExecutionStatus.FAILED_RETRYABLE: "#fd7e14",
     ExecutionStatus.FAILED: "#dc3545",
     ExecutionStatus.REPLAYED: "#6f42c1",
+    ExecutionStatus.HELD: "#0aa2c0",
 }
 
 _BADGE_STYLE = "color:#fff;padding:2px 8px;border-radius:10px;white-space:nowrap"
@@ -370,6 +373,67 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
             reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
             self.message_user(request, f"Skipped {sum(skipped.values())}: {reasons}.", messages.WARNING)
         return None
+
+
+@admin.register(GatewayBreaker)
+class GatewayBreakerAdmin(CheckedSelectionAdmin):
+    """The WhatsApp gateway breaker: its state, and the operator's open (maintenance) and close."""
+
+    list_display = ["__str__", "waiting", "opened_at", "next_probe_at", "consecutive_failures", "changed_by"]
+    readonly_fields = [
+        "state",
+        "manual",
+        "consecutive_failures",
+        "opened_at",
+        "next_probe_at",
+        "probe_interval_seconds",
+        "trial_execution_id",
+        "last_error",
+        "changed_at",
+        "changed_by",
+    ]
+    actions = ["close_breaker", "open_breaker"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(OPERATE_BREAKER)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        breaker.status()  # the one row exists from the first look on
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="sends waiting")
+    def waiting(self, obj: GatewayBreaker) -> int:
+        return breaker.waiting().count()
+
+    @admin.action(description="Close the breaker: send what waits", permissions=["operate"])
+    def close_breaker(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set(request, queryset, open_=False)
+
+    @admin.action(description="Open the breaker: hold WhatsApp sends (maintenance)", permissions=["operate"])
+    def open_breaker(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set(request, queryset, open_=True)
+
+    def _set(self, request: HttpRequest, queryset: QuerySet, *, open_: bool) -> None:
+        if not self.has_operate_permission(request):
+            raise PermissionDenied
+        changed = breaker.set_by_operator(open_, user=request.user.get_username())
+        released = [] if open_ else release_waiting()
+        for row in queryset:
+            self.log_change(request, row, "Opened the breaker." if open_ else "Closed the breaker.")
+        if open_:
+            text = "WhatsApp sends wait until the breaker is closed." if changed else "It was open already."
+        else:
+            text = f"Breaker closed; {len(released)} waiting execution(s) released in arrival order."
+        self.message_user(request, text, messages.SUCCESS if changed else messages.INFO)
 
 
 @admin.register(ExecutionStats)

@@ -31,6 +31,12 @@ class ExecutionStatus(models.TextChoices):
     FAILED_RETRYABLE = "failed_retryable", "Failed (retryable)"
     FAILED = "failed", "Failed (permanent)"
     REPLAYED = "replayed", "Replayed"
+    # Waiting to send WhatsApp, without burning attempts: see `HoldReason`.
+    HELD = "held", "Held"
+
+
+class HoldReason(models.TextChoices):
+    GATEWAY_DOWN = "gateway_down", "WhatsApp gateway unreachable"
 
 
 class ErrorCategory(models.TextChoices):

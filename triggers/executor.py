@@ -1,13 +1,16 @@
 """Run one execution: claim it, run its trigger's action, record the outcome, schedule a redelivery.
 
 `run_execution` is the background task (Django's Tasks API); everything that
-queues an execution goes through `enqueue_execution`.
+queues an execution goes through `enqueue_execution`. The gateway breaker's
+moves that queue work (releasing waiting executions, probing) are here too,
+beside the queue; the breaker's state machine is `triggers/breaker.py`.
 """
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -15,11 +18,11 @@ from django_tasks import task
 from django_tasks_db import DatabaseBackend
 
 from evonexus.logs import log_event
-from triggers import messaging
+from triggers import breaker, messaging
 from triggers.actions import run_script
-from triggers.choices import ActionType, ErrorCategory, ExecutionStatus
+from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason
 from triggers.inbound_media import with_media_url
-from triggers.models import ExecutionEvent, TriggerExecution
+from triggers.models import ExecutionEvent, Trigger, TriggerExecution
 from triggers.outcomes import ActionOutcome
 from triggers.redelivery import next_redelivery_at
 from triggers.stats import check_watermark
@@ -43,9 +46,21 @@ def claim_execution(execution_id: int) -> bool:
     return claimed == 1
 
 
+def sends_whatsapp(trigger: Trigger) -> bool:
+    """Return whether the trigger's action sends WhatsApp (a message, or a script's reply)."""
+    replies = bool(trigger.action_payload.get("reply_via_whatsapp"))
+    return trigger.action_type == ActionType.WHATSAPP or replies
+
+
 def run_action(execution: TriggerExecution) -> ActionOutcome:
-    """Return the outcome of the execution's action; unexpected errors are `unknown`."""
+    """Return the outcome of the execution's action; unexpected errors are `unknown`.
+
+    An action that sends WhatsApp while the gateway breaker holds sends back
+    waits (`held`) before anything runs.
+    """
     trigger, payload = execution.trigger, execution.trigger.action_payload
+    if sends_whatsapp(trigger) and not breaker.may_send(execution.pk):
+        return ActionOutcome.held(HoldReason.GATEWAY_DOWN, "waiting for the WhatsApp gateway to come back")
     try:
         event = with_media_url(execution.event_data)
         if trigger.action_type == ActionType.SCRIPT:
@@ -84,7 +99,8 @@ def execute(execution_id: int) -> str | None:
             whatsapp_attempts=F("whatsapp_attempts") + outcome.whatsapp_attempts,
             result_summary=outcome.summary,
             error=outcome.error,
-            completed_at=now,
+            hold_reason=outcome.hold_reason,
+            completed_at=None if outcome.status == ExecutionStatus.HELD else now,
             duration_seconds=round(time.monotonic() - started, 3),
             redelivery_at=redelivery_at,
             redeliveries=F("redeliveries") + int(redelivery_at is not None),
@@ -98,6 +114,7 @@ def execute(execution_id: int) -> str | None:
     if outcome.whatsapp_attempts:
         # Sends are where the volume watermark can flip: note it here, not on read paths.
         check_watermark(now=now)
+        note_gateway(outcome, now=now)
     log_event(
         logger,
         "execution_finished",
@@ -110,6 +127,92 @@ def execute(execution_id: int) -> str | None:
         redelivery_at=redelivery_at,
     )
     return outcome.status
+
+
+def note_gateway(outcome: ActionOutcome, *, now: datetime) -> None:
+    """Tell the breaker what a send found, and queue what follows: a probe, or the releases."""
+    if not breaker.enabled():
+        return
+    if outcome.not_connected:
+        failures = outcome.whatsapp_attempts
+        if (probe_at := breaker.note_not_connected(outcome.error, failures=failures, now=now)) is not None:
+            probe_gateway.using(run_after=probe_at).enqueue()
+    elif breaker.note_connected(now=now):
+        release_waiting(now=now)
+
+
+def release_waiting(*, now: datetime | None = None) -> list[int]:
+    """Return the executions released from waiting for the gateway, oldest first, each queued once.
+
+    Each release is a conditional UPDATE (held → pending) committed with its
+    task, so a crash in the middle leaves the rest waiting for the next call,
+    and concurrent callers never release one twice. They are spaced
+    `GATEWAY_RELEASE_INTERVAL_SECONDS` apart: a pace the gateway takes.
+    """
+    now = now or timezone.now()
+    released: list[int] = []
+    spacing = settings.GATEWAY_RELEASE_INTERVAL_SECONDS
+    for execution_id in breaker.waiting().values_list("pk", flat=True):
+        # Every release names its time: the database queue runs due tasks by run_after.
+        run_after = now + timedelta(seconds=spacing * len(released))
+        if release(execution_id, run_after=run_after):
+            released.append(execution_id)
+    if released:
+        log_event(logger, "gateway_waiting_released", count=len(released))
+    return released
+
+
+def release(execution_id: int, *, run_after: datetime | None = None) -> bool:
+    """Return whether this call released the waiting execution (held → pending, queued)."""
+    with transaction.atomic():
+        won = TriggerExecution.objects.filter(
+            pk=execution_id, status=ExecutionStatus.HELD, hold_reason=HoldReason.GATEWAY_DOWN
+        ).update(status=ExecutionStatus.PENDING, hold_reason="")
+        if won:
+            enqueue_execution(execution_id, run_after=run_after)
+    return bool(won)
+
+
+def resume_sends(*, now: datetime | None = None) -> None:
+    """Act on signs that the gateway is back (a probe, a `Connected` event): one trial send first."""
+    if (trial := breaker.begin_trial(now=now)) is not None:
+        release(trial)
+    elif breaker.status().state == breaker.State.CLOSED:
+        release_waiting(now=now)
+
+
+def tick_gateway(*, now: datetime | None = None) -> None:
+    """Do what a lost task would have: a due probe, deciding a finished trial, releasing waiting sends.
+
+    The reaper's pass calls it, so the breaker moves on even when a probe's
+    task or a trial's worker was lost.
+    """
+    now = now or timezone.now()
+    state = breaker.status().state
+    if state == breaker.State.OPEN:
+        connected, _ = breaker.probe(now=now)
+        if connected:
+            resume_sends(now=now)
+    elif state == breaker.State.HALF_OPEN:
+        trial = breaker.trial_outcome()
+        if trial == ExecutionStatus.COMPLETED:
+            if breaker.note_connected(now=now):
+                release_waiting(now=now)
+        elif trial not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING, ExecutionStatus.HELD):
+            breaker.note_not_connected("the trial send did not complete", now=now)
+    elif breaker.waiting().exists():
+        release_waiting(now=now)
+
+
+@task()
+def probe_gateway() -> bool:
+    """Return whether the gateway was found connected (the queued probe of an open breaker)."""
+    connected, next_probe_at = breaker.probe()
+    if connected:
+        resume_sends()
+    elif next_probe_at is not None:
+        probe_gateway.using(run_after=next_probe_at).enqueue()
+    return connected
 
 
 @task()

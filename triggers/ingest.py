@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from triggers import sources
 from triggers.choices import Source
-from triggers.executor import enqueue_execution
+from triggers.executor import enqueue_execution, resume_sends
 from triggers.inbound_media import MediaStorageUnavailable, move_media_out
 from triggers.lookup import get_trigger
 from triggers.models import (
@@ -192,7 +192,9 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     that media storage could not take (`media_storage_unavailable`: the sender
     tries again).
     A WhatsApp delivery receipt updates the messages we sent (`receipt`, with
-    how many it `matched`) and runs nothing, whatever the trigger's filter.
+    how many it `matched`) and runs nothing, whatever the trigger's filter. A
+    `Connected` event lets the gateway breaker try again, and is ignored
+    (`connection_event`) unless the filter asks for `"event_type": "Connected"`.
     Ignored (nothing stored): a disabled trigger, a WhatsApp message the
     instance sent itself (`own_message`, unless the trigger's filter asks for
     `"from_me": true`), an event the filter refuses.
@@ -214,6 +216,12 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     if sources.is_receipt(event):
         matched = apply_receipt(event.get("message_ids") or [], str(event.get("state")))
         return Outcome(RECEIPT, trigger=trigger, matched=matched)
+    if sources.is_connected(event):
+        # The instance is back: the gateway breaker, if open, tries one send.
+        resume_sends()
+        if trigger.event_filter.get("event_type") != "Connected":
+            # A connection event is the gateway's business; only a trigger that asks acts on it.
+            return Outcome(IGNORED, "connection_event", trigger=trigger)
     if not trigger.enabled:
         return Outcome(IGNORED, "disabled", trigger=trigger)
     if sources.is_own_message(event) and trigger.event_filter.get("from_me") is not True:

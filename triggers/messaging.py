@@ -3,7 +3,8 @@
 import dataclasses
 from dataclasses import dataclass
 
-from triggers.choices import ExecutionStatus
+from triggers import breaker
+from triggers.choices import ExecutionStatus, HoldReason
 from triggers.outcomes import ActionOutcome
 from triggers.receipts import record_sent
 from triggers.templating import render_message
@@ -50,14 +51,22 @@ class Media:
 
 
 def send_message(
-    text: str, recipient: str, *, execution_id: int, message_seed: str, media: Media | None = None
+    text: str,
+    recipient: str,
+    *,
+    execution_id: int,
+    message_seed: str,
+    media: Media | None = None,
+    may_wait: bool = True,
 ) -> ActionOutcome:
     """Return the `ActionOutcome` of sending `text` (or `media`, captioned by it) to `recipient`.
 
     `message_seed` fixes the WhatsApp message id, so every attempt of this
     send, and every retry after an ambiguous timeout, carries the same id. A
     message the gateway accepts is recorded for execution `execution_id`, so
-    delivery receipts can find it.
+    delivery receipts can find it. A send that finds the instance not
+    connected surely did not go out: with the gateway breaker on and
+    `may_wait`, the execution waits (`held`) to send it later, under the same id.
     """
     client = gateway.client_from_settings()
     message_id = gateway.derive_message_id(message_seed)
@@ -75,8 +84,11 @@ def send_message(
             ExecutionStatus.COMPLETED, None, summary, "", result.attempts, whatsapp_attempts=result.attempts
         )
     error = f"WhatsApp send failed after {result.attempts} attempt(s): {result.error}"
-    failed = ActionOutcome.failure(result.category, error, attempts=result.attempts)
-    return dataclasses.replace(failed, whatsapp_attempts=result.attempts)
+    if result.not_connected and may_wait and breaker.enabled():
+        waits = ActionOutcome.held(HoldReason.GATEWAY_DOWN, error, attempts=result.attempts)
+    else:
+        waits = ActionOutcome.failure(result.category, error, attempts=result.attempts)
+    return dataclasses.replace(waits, whatsapp_attempts=result.attempts, not_connected=result.not_connected)
 
 
 def _message_seed(execution_id: int) -> str:
@@ -126,6 +138,8 @@ def reply_with_output(
     if recipient is None:
         return ActionOutcome.permanent("no recipient for the reply: the event carries no sender", output)
     seed = _message_seed(execution_id) + ":reply"
-    sent = send_message(text, recipient, execution_id=execution_id, message_seed=seed)
+    # The script has run: waiting would run it again on release, so a reply that meets a
+    # down gateway fails as before (to the dead-letter queue) rather than wait.
+    sent = send_message(text, recipient, execution_id=execution_id, message_seed=seed, may_wait=False)
     summary = f"{output.rstrip()}\n---\n{sent.summary}" if sent.summary else output
     return dataclasses.replace(sent, summary=summary)

@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from triggers.models import ExecutionStatus, TriggerExecution
+from triggers.models import ExecutionStatus, GatewayBreaker, TriggerExecution
 
 WEBHOOKS = Counter(
     "evonexus_webhooks", "Webhook requests by trigger source and outcome.", ["source", "outcome"]
@@ -26,6 +26,9 @@ WEBHOOK_SECONDS = Histogram("evonexus_webhook_seconds", "Time to answer a webhoo
 MESSAGES_SENT = Counter("evonexus_whatsapp_messages_sent", "WhatsApp messages the gateway accepted from us.")
 MESSAGES_DELIVERED = Counter(
     "evonexus_whatsapp_messages_delivered", "Our WhatsApp messages first reported delivered by a receipt."
+)
+BREAKER_TRANSITIONS = Counter(
+    "evonexus_gateway_breaker_transitions", "Moves of the WhatsApp gateway breaker, by state reached.", ["to"]
 )
 MESSAGES_READ = Counter("evonexus_whatsapp_messages_read", "Our WhatsApp messages first reported read.")
 
@@ -45,6 +48,12 @@ class DatabaseCollector:
             "evonexus_dlq_size",
             "Executions waiting in the dead-letter queue.",
             value=TriggerExecution.objects.dead_letter().count(),
+        )
+        gateway = GatewayBreaker.objects.filter(pk=1).values_list("state", flat=True).first()
+        yield GaugeMetricFamily(
+            "evonexus_gateway_breaker_open",
+            "1 while the WhatsApp gateway breaker holds sends back (open or half-open), else 0.",
+            value=int(gateway not in (None, GatewayBreaker.State.CLOSED)),
         )
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 # The choices and validators live in their own modules; they are re-exported here
 # because migrations and older code reference them as `triggers.models.<name>`.
-from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, Source
+from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason, Source
 from triggers.validators import (
     generate_secret,
     validate_action_payload,
@@ -28,6 +28,8 @@ __all__ = [
     "ExecutionEvent",
     "ExecutionStats",
     "ExecutionStatus",
+    "GatewayBreaker",
+    "HoldReason",
     "SentMessage",
     "Source",
     "Trigger",
@@ -163,6 +165,8 @@ class TriggerExecution(models.Model):
     duration_seconds = models.FloatField(null=True, blank=True)
     last_replay_at = models.DateTimeField(null=True, blank=True)
     redeliveries = models.PositiveSmallIntegerField(default=0)
+    # Why a `held` execution waits (empty otherwise).
+    hold_reason = models.CharField(max_length=20, choices=HoldReason.choices, blank=True, default="")
     # When the reaper last queued this execution again (it does so at most once a period).
     requeued_at = models.DateTimeField(null=True, blank=True)
     # Set while an automatic redelivery is scheduled; cleared when it starts or is cancelled.
@@ -235,6 +239,38 @@ class SentMessage(models.Model):
 
     def __str__(self) -> str:
         return f"WhatsApp message {self.message_id} to {self.recipient}"
+
+
+class GatewayBreaker(models.Model):
+    """The WhatsApp gateway's health breaker (one row): every worker reads and moves the same state.
+
+    `closed`: sends go out. `open`: the instance is not connected; sends wait
+    (`held`) and the gateway is probed with backoff. `half_open`: one held
+    execution (`trial_execution_id`) may try; its outcome closes or reopens.
+    """
+
+    class State(models.TextChoices):
+        CLOSED = "closed", "Closed (sending)"
+        OPEN = "open", "Open (waiting for the gateway)"
+        HALF_OPEN = "half_open", "Half-open (one trial send)"
+
+    state = models.CharField(max_length=10, choices=State.choices, default=State.CLOSED)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+    probe_interval_seconds = models.PositiveIntegerField(default=0)
+    trial_execution_id = models.BigIntegerField(null=True, blank=True)
+    # Opened by an operator (maintenance): no probes, and only an operator closes it.
+    manual = models.BooleanField(default=False)
+    last_error = models.TextField(blank=True, default="")
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        permissions = [("operate_gatewaybreaker", "Can open and close the WhatsApp gateway breaker")]
+
+    def __str__(self) -> str:
+        return f"WhatsApp gateway breaker: {self.get_state_display()}"
 
 
 class WatermarkState(models.Model):

@@ -15,6 +15,9 @@ class ActionOutcome:
     error: str = ""
     attempts: int = 1
     whatsapp_attempts: int = 0
+    hold_reason: str = ""
+    # The gateway said the instance is not connected (or could not be reached at all).
+    not_connected: bool = False
 
     @classmethod
     def completed(cls, summary: str = "", attempts: int = 1) -> "ActionOutcome":
@@ -24,6 +27,11 @@ class ActionOutcome:
     def failure(cls, category: str, error: str, summary: str = "", attempts: int = 1) -> "ActionOutcome":
         """Return a failed outcome; `failure_status` decides whether it can be tried again."""
         return cls(failure_status(category), ErrorCategory(category), summary, error, attempts)
+
+    @classmethod
+    def held(cls, reason: str, why: str, attempts: int = 0) -> "ActionOutcome":
+        """Return an outcome that waits (`held`) for `reason`, without counting as a failure."""
+        return cls(ExecutionStatus.HELD, None, "", why, attempts, hold_reason=reason)
 
     @classmethod
     def transient(cls, error: str, summary: str = "", attempts: int = 1) -> "ActionOutcome":

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from evonexus.logs import log_event
 from triggers.choices import ErrorCategory, ExecutionStatus, failure_status
-from triggers.executor import enqueue_execution
+from triggers.executor import enqueue_execution, tick_gateway
 from triggers.models import TriggerExecution
 
 logger = logging.getLogger("evonexus.reaper")
@@ -82,6 +82,12 @@ def requeue_stranded(now: datetime) -> list[int]:
 
 
 def reap(*, now: datetime | None = None) -> ReapResult:
-    """Return what one reaper pass did: lost runs to the DLQ, stranded executions re-queued."""
+    """Return what one reaper pass did: lost runs to the DLQ, stranded executions re-queued.
+
+    It also moves the gateway breaker on where a lost task would have (a due
+    probe, a finished trial, executions still waiting after it closed).
+    """
     now = now or timezone.now()
-    return ReapResult(lost=reap_lost_runs(now), requeued=requeue_stranded(now))
+    result = ReapResult(lost=reap_lost_runs(now), requeued=requeue_stranded(now))
+    tick_gateway(now=now)
+    return result

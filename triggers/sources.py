@@ -376,6 +376,11 @@ def is_receipt(event: dict) -> bool:
     return event.get("source") == "whatsapp" and event.get("event_type") in ("Receipt", "messages.update")
 
 
+def is_connected(event: dict) -> bool:
+    """Return whether a parsed event says the WhatsApp instance is connected (`Connected`)."""
+    return event.get("source") == "whatsapp" and event.get("event_type") == "Connected"
+
+
 def is_own_message(event: dict) -> bool:
     """Return whether a parsed WhatsApp event is a message this instance sent itself.
 

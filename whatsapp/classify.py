@@ -63,6 +63,24 @@ def classify_response(status_code: int, error_text: str = "", error_code: str = 
     return UNKNOWN
 
 
+# What the server says when the WhatsApp session itself is down (the phone is offline,
+# the session expired): nothing was sent, and nothing will be until it reconnects.
+_NOT_CONNECTED_TEXTS = ("client disconnected", "no active session found", "failed to connect client")
+
+
+def means_not_connected(status_code: int | None, error_text: str = "", exc: Exception | None = None) -> bool:
+    """Return whether a failed call says the instance is not connected (or the server is unreachable).
+
+    True for 500 `client disconnected` / `no active session found` / `failed
+    to connect client`, and for a refused connection. Such a send surely did
+    not go out, so it may wait and be sent later under the same id. A timeout
+    is not one of them: that send may have gone out.
+    """
+    if exc is not None:
+        return isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout)
+    return status_code == 500 and any(part in error_text.lower() for part in _NOT_CONNECTED_TEXTS)
+
+
 def classify_exception(exc: requests.RequestException) -> str:
     """Return the category of a request that got no answer.
 

@@ -20,7 +20,13 @@ from django.conf import settings
 from prometheus_client import Counter
 
 from evonexus.logs import log_event
-from whatsapp.classify import PERMANENT, RETRYABLE, classify_exception, classify_response
+from whatsapp.classify import (
+    PERMANENT,
+    RETRYABLE,
+    classify_exception,
+    classify_response,
+    means_not_connected,
+)
 from whatsapp.contract import EVENT_TYPES, SUBSCRIBE_ALL, refusal, unknown_event_types
 from whatsapp.numbers import InvalidNumber, gateway_number
 from whatsapp.retry import RetryPolicy
@@ -67,6 +73,8 @@ class GatewayResult:
     attempts: int = 1
     message_id: str | None = None
     retry_after: float | None = None
+    # The instance is not connected (or the server unreachable): nothing was sent.
+    not_connected: bool = False
 
     @property
     def retryable(self) -> bool:
@@ -106,6 +114,7 @@ def _result_from_response(response: requests.Response) -> GatewayResult:
         error=None if category is None else (error_text or f"HTTP {response.status_code}"),
         data=data,
         retry_after=_retry_after_seconds(response),
+        not_connected=category is not None and means_not_connected(response.status_code, error_text),
     )
 
 
@@ -141,7 +150,13 @@ class EvolutionClient:
                 method, self.base_url + path, headers={"apikey": key}, timeout=self.timeout, **payload
             )
         except requests.RequestException as exc:
-            result = GatewayResult(False, None, classify_exception(exc), error=f"{type(exc).__name__}: {exc}")
+            result = GatewayResult(
+                False,
+                None,
+                classify_exception(exc),
+                error=f"{type(exc).__name__}: {exc}",
+                not_connected=means_not_connected(None, exc=exc),
+            )
         else:
             result = _result_from_response(response)
         if path.startswith("/send/"):

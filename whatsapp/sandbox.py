@@ -445,7 +445,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
         number = str(body.get("number") or "")
         message_id = str(body.get("id") or "") or _new_message_id()
         fault = self.state.next_fault()
-        attempt = {"kind": kind, "id": message_id, "number": number, "fault": fault, "multipart": multipart}
+        attempt = {
+            "kind": kind,
+            "id": message_id,
+            "number": number,
+            "fault": fault,
+            "multipart": multipart,
+            "connected": self.state.connected,
+            "at": time.time(),
+        }
         with self.state.lock:
             self.state.requests.append(attempt)
         if fault:

@@ -1,0 +1,262 @@
+"""The WhatsApp gateway breaker: pause sends while the instance is down, resume by itself.
+
+When Evolution Go's instance is not connected (the phone is offline, the session
+expired), every send fails with `client disconnected` after up to 48 s inside the
+server. Rather than burn a worker and three attempts on each, then drop them all in
+the dead-letter queue, an execution whose send meets a down gateway waits in
+`held` (reason `gateway_down`), and after `GATEWAY_BREAKER_FAILURES` such failures
+in a row the breaker opens: sends are not attempted at all.
+
+It closes by itself: a `Connected` event from Evolution Go, or a probe of
+`/instance/status` (every 15 s, doubling to 5 min) that finds the instance
+connected, moves it to half-open, where the oldest waiting execution is the one
+trial send. Its success closes the breaker and releases every waiting execution
+in arrival order, spaced `GATEWAY_RELEASE_INTERVAL_SECONDS` apart; its failure
+opens it again. An operator may close it by hand, or open it for maintenance
+(then only an operator closes it).
+
+The state is one database row, and every move is a conditional UPDATE, so any
+number of workers agree on it. This module is the state machine; the executor
+(`triggers/executor.py`) releases waiting executions and queues the probes.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from evonexus.logs import log_event
+from triggers.choices import ExecutionStatus, HoldReason
+from triggers.metrics import BREAKER_TRANSITIONS
+from triggers.models import GatewayBreaker, TriggerExecution
+from whatsapp.client import client_from_settings
+from whatsapp.retry import RetryPolicy
+
+logger = logging.getLogger("evonexus.breaker")
+
+State = GatewayBreaker.State
+
+
+def _row() -> GatewayBreaker:
+    return GatewayBreaker.objects.get_or_create(pk=1)[0]
+
+
+def _breaker() -> QuerySet[GatewayBreaker]:
+    """Return the breaker's row as a query, for conditional updates."""
+    _row()
+    return GatewayBreaker.objects.filter(pk=1)
+
+
+def waiting() -> QuerySet[TriggerExecution]:
+    """Return the executions waiting for the gateway, oldest first."""
+    return TriggerExecution.objects.filter(
+        status=ExecutionStatus.HELD, hold_reason=HoldReason.GATEWAY_DOWN
+    ).order_by("created_at", "id")
+
+
+def _transition(to: str, now: datetime, **fields) -> None:
+    BREAKER_TRANSITIONS.labels(to).inc()
+    level = logging.WARNING if to == State.OPEN else logging.INFO
+    log_event(logger, "gateway_breaker", level=level, state=to, waiting=waiting().count(), **fields)
+
+
+def enabled() -> bool:
+    """Return whether the breaker is on (`GATEWAY_BREAKER_FAILURES` above 0)."""
+    return settings.GATEWAY_BREAKER_FAILURES > 0
+
+
+def may_send(execution_id: int) -> bool:
+    """Return whether execution `execution_id` may contact the gateway now.
+
+    Always when the breaker is off or closed; when half-open, only the trial.
+    """
+    if not enabled():
+        return True
+    breaker = _row()
+    if breaker.state == State.CLOSED:
+        return True
+    return breaker.state == State.HALF_OPEN and breaker.trial_execution_id == execution_id
+
+
+def note_not_connected(error: str, *, failures: int = 1, now: datetime | None = None) -> datetime | None:
+    """Return when to probe, if this send that found the gateway down opened the breaker.
+
+    `failures` counts the send's attempts (each was a "not connected"). The
+    breaker opens at `GATEWAY_BREAKER_FAILURES` in a row, so with the default
+    3 the first send that fails all its attempts opens it; or at once when the
+    half-open trial fails (probing then half as often).
+    """
+    now = now or timezone.now()
+    breaker = _breaker()
+    breaker.update(consecutive_failures=F("consecutive_failures") + max(failures, 1), last_error=error[:500])
+    interval = settings.GATEWAY_PROBE_MIN_SECONDS
+    opened = breaker.filter(
+        state=State.CLOSED, consecutive_failures__gte=settings.GATEWAY_BREAKER_FAILURES
+    ).update(
+        state=State.OPEN,
+        opened_at=now,
+        probe_interval_seconds=interval,
+        next_probe_at=now + timedelta(seconds=interval),
+        changed_at=now,
+        changed_by="",
+    )
+    if not opened:
+        # A failed trial: back to open, probing less often.
+        current = _row()
+        interval = min(max(current.probe_interval_seconds, 1) * 2, settings.GATEWAY_PROBE_MAX_SECONDS)
+        opened = breaker.filter(state=State.HALF_OPEN).update(
+            state=State.OPEN,
+            trial_execution_id=None,
+            probe_interval_seconds=interval,
+            next_probe_at=now + timedelta(seconds=interval),
+            changed_at=now,
+        )
+    if not opened:
+        return None
+    _transition(State.OPEN, now, error=error[:200], next_probe_in_s=interval)
+    return now + timedelta(seconds=interval)
+
+
+def note_connected(*, now: datetime | None = None) -> bool:
+    """Return whether waiting executions may go, after a send reached a connected gateway.
+
+    Resets the failure count and closes an open or half-open breaker (unless
+    an operator holds it open).
+    """
+    now = now or timezone.now()
+    breaker = _breaker()
+    breaker.exclude(consecutive_failures=0).update(consecutive_failures=0)
+    closed = breaker.filter(state__in=(State.OPEN, State.HALF_OPEN), manual=False).update(
+        state=State.CLOSED, trial_execution_id=None, opened_at=None, next_probe_at=None, changed_at=now
+    )
+    if closed:
+        _transition(State.CLOSED, now)
+    return _row().state == State.CLOSED
+
+
+def begin_trial(*, now: datetime | None = None) -> int | None:
+    """Return the waiting execution chosen as the half-open trial (the caller releases it), or `None`.
+
+    Called when the gateway looks connected again (a probe, a `Connected`
+    event). Nothing waiting: the breaker simply closes. A breaker opened by an
+    operator stays open.
+    """
+    now = now or timezone.now()
+    oldest = waiting().values_list("pk", flat=True).first()
+    breaker = _breaker().filter(state=State.OPEN, manual=False)
+    if oldest is None:
+        if breaker.update(state=State.CLOSED, opened_at=None, next_probe_at=None, changed_at=now):
+            _transition(State.CLOSED, now)
+        return None
+    if not breaker.update(state=State.HALF_OPEN, trial_execution_id=oldest, changed_at=now):
+        return None
+    _transition(State.HALF_OPEN, now, trial=oldest)
+    return oldest
+
+
+def probe(*, now: datetime | None = None) -> tuple[bool, datetime | None]:
+    """Return whether a due probe found the instance connected, and when to probe next.
+
+    Only an open breaker whose probe is due is probed, by one process (the
+    claim moves `next_probe_at` on, doubling the interval up to
+    `GATEWAY_PROBE_MAX_SECONDS`). `(False, None)`: nothing was due.
+    """
+    now = now or timezone.now()
+    current = _row()
+    if current.state != State.OPEN or current.manual or current.next_probe_at is None:
+        return False, None
+    interval = min(max(current.probe_interval_seconds, 1) * 2, settings.GATEWAY_PROBE_MAX_SECONDS)
+    claimed = _breaker().filter(
+        state=State.OPEN, manual=False, next_probe_at=current.next_probe_at, next_probe_at__lte=now
+    ).update(probe_interval_seconds=interval, next_probe_at=now + timedelta(seconds=interval))
+    if not claimed:
+        return False, None
+    status = client_from_settings(policy=RetryPolicy(max_attempts=1)).status()
+    data = status.data if isinstance(status.data, dict) else {}
+    connected = status.ok and data.get("Connected") is True and data.get("LoggedIn") is True
+    log_event(logger, "gateway_probe", connected=connected, error=status.error, next_probe_in_s=interval)
+    return connected, now + timedelta(seconds=interval)
+
+
+def trial_outcome() -> str | None:
+    """Return the status of a half-open breaker's trial execution (`None` when not half-open)."""
+    current = _row()
+    if current.state != State.HALF_OPEN:
+        return None
+    found = TriggerExecution.objects.filter(pk=current.trial_execution_id).values_list("status", flat=True)
+    return found.first() or ExecutionStatus.FAILED
+
+
+def set_by_operator(open_: bool, *, user: str, now: datetime | None = None) -> bool:
+    """Return whether an operator's open (maintenance) or close changed the breaker.
+
+    Opened by hand, it stays open (no probes, no `Connected`) until closed by
+    hand; the caller releases the waiting executions after a close.
+    """
+    now = now or timezone.now()
+    breaker = _breaker()
+    if open_:
+        changed = breaker.exclude(state=State.OPEN, manual=True).update(
+            state=State.OPEN,
+            manual=True,
+            opened_at=now,
+            next_probe_at=None,
+            trial_execution_id=None,
+            changed_at=now,
+            changed_by=user,
+        )
+    else:
+        changed = breaker.exclude(state=State.CLOSED).update(
+            state=State.CLOSED,
+            manual=False,
+            opened_at=None,
+            next_probe_at=None,
+            trial_execution_id=None,
+            consecutive_failures=0,
+            changed_at=now,
+            changed_by=user,
+        )
+    if changed:
+        _transition(State.OPEN if open_ else State.CLOSED, now, user=user)
+    return bool(changed)
+
+
+@dataclass(frozen=True)
+class BreakerStatus:
+    """The breaker as operators see it: the banner, /healthz, the metrics."""
+
+    state: str
+    since: datetime | None
+    waiting: int
+    next_check: datetime | None
+    manual: bool
+    last_error: str
+
+    @property
+    def open(self) -> bool:
+        return self.state != State.CLOSED
+
+    def as_dict(self) -> dict:
+        return {
+            "state": self.state,
+            "since": self.since.isoformat() if self.since else None,
+            "waiting": self.waiting,
+            "next_check": self.next_check.isoformat() if self.next_check else None,
+            "opened_by_operator": self.manual,
+        }
+
+
+def status() -> BreakerStatus:
+    """Return the breaker's state now (two small queries)."""
+    current = _row()
+    return BreakerStatus(
+        state=current.state,
+        since=current.opened_at or (current.changed_at if current.state != State.CLOSED else None),
+        waiting=waiting().count(),
+        next_check=current.next_probe_at,
+        manual=current.manual,
+        last_error=current.last_error,
+    )
