@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import start_server  # noqa: E402
+from bench.common import django_shell, sqlite_stack, start_server  # noqa: E402
 
 PORT = 8934
 TOKEN = "bench-breaker-instance-token-0123"
@@ -43,32 +42,19 @@ def run(breaker_failures: int) -> dict:
     state = SandboxState(instance_token=TOKEN, global_key="bench")
     sandbox = SandboxServer("127.0.0.1", 0, state)
     sandbox.start_in_thread()
-    workdir = Path(tempfile.mkdtemp(prefix="evonexus-bench-breaker-"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "evonexus.settings",
-        "DEBUG": "true",
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "EVOLUTION_GO_URL": sandbox.url,
-        "EVOLUTION_GO_INSTANCE_TOKEN": TOKEN,
-        "GATEWAY_BREAKER_FAILURES": str(breaker_failures),
-        "LOG_LEVEL": "WARNING",
-    }
+    env = sqlite_stack(
+        "evonexus-bench-breaker-",
+        EVOLUTION_GO_URL=sandbox.url,
+        EVOLUTION_GO_INSTANCE_TOKEN=TOKEN,
+        GATEWAY_BREAKER_FAILURES=str(breaker_failures),
+    )
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
-    create = (
+    public_id = django_shell(
+        env,
         "from triggers.models import Trigger; print(Trigger.objects.create(name='b', slug='b', "
         f"source='whatsapp', secret='{TOKEN}', event_filter={{'event_type': 'Message'}}, "
-        "action_type='whatsapp', action_payload={'message': 'order {{ text }}'}).public_id)"
+        "action_type='whatsapp', action_payload={'message': 'order {{ text }}'}).public_id)",
     )
-    public_id = subprocess.run(
-        [*manage, "shell", "--no-imports", "-c", create],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
     server = start_server(PORT, env=env, workers=1, threads=4)
     worker = subprocess.Popen(
         [*manage, "db_worker", "--no-reload", "--interval", "0.1"],
@@ -98,10 +84,10 @@ def run(breaker_failures: int) -> dict:
         state.latency_ms = 0
         requests.post(f"{sandbox.url}/_sandbox/state", json={"connected": True}, timeout=10)
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and len(state.messages) < EVENTS and _pending(manage, env):
+        while time.monotonic() < deadline and len(state.messages) < EVENTS and _pending(env):
             time.sleep(1)
         time.sleep(2)
-        figures = _figures(manage, env)
+        figures = _figures(env)
     finally:
         worker.terminate()
         worker.wait()
@@ -128,32 +114,21 @@ def run(breaker_failures: int) -> dict:
     return figures
 
 
-def _django(manage: list[str], env: dict, code: str) -> str:
-    return subprocess.run(
-        [*manage, "shell", "--no-imports", "-c", code],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
-def _pending(manage: list[str], env: dict) -> bool:
+def _pending(env: dict) -> bool:
     code = (
         "from triggers.models import TriggerExecution as E; "
         "print(E.objects.filter(status__in=['pending', 'running', 'held']).exists())"
     )
-    return _django(manage, env, code) == "True"
+    return django_shell(env, code) == "True"
 
 
-def _figures(manage: list[str], env: dict) -> dict:
+def _figures(env: dict) -> dict:
     code = (
         "import json; from triggers.models import TriggerExecution as E; "
         "print(json.dumps({'dead_letter': E.objects.dead_letter().count(), "
         "'completed': E.objects.filter(status='completed').count()}))"
     )
-    return json.loads(_django(manage, env, code))
+    return json.loads(django_shell(env, code))
 
 
 def main() -> None:

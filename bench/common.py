@@ -1,7 +1,9 @@
 """What both benchmark scripts need: a fresh database and a gunicorn serving the project."""
 
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,3 +40,34 @@ def start_server(port: int, env: dict | None = None, workers: int = 2, threads: 
             time.sleep(0.1)
     server.kill()
     raise RuntimeError("gunicorn did not start within 30 s")
+
+
+def sqlite_stack(prefix: str, **settings: str) -> dict:
+    """Return the environment of a fresh, migrated SQLite stack in a temporary directory.
+
+    `settings` are further environment variables (EVOLUTION_GO_URL, ...).
+    """
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "evonexus.settings",
+        "DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "LOG_LEVEL": "WARNING",
+        **settings,
+    }
+    migrate = [sys.executable, "manage.py", "migrate", "--verbosity", "0"]
+    subprocess.run(migrate, cwd=ROOT, env=env, check=True)
+    return env
+
+
+def django_shell(env: dict, code: str) -> str:
+    """Return what `code`, run by `manage.py shell` in the stack of `env`, printed."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()

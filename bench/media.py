@@ -14,16 +14,14 @@ import base64
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import start_server  # noqa: E402
+from bench.common import django_shell, sqlite_stack, start_server  # noqa: E402
 
 PORT = 8933
 URL = f"http://127.0.0.1:{PORT}"
@@ -74,29 +72,12 @@ def worker_pid(master_pid: int) -> int:
 def main() -> None:
     import requests
 
-    workdir = Path(tempfile.mkdtemp(prefix="evonexus-bench-media-"))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "evonexus.settings",
-        "DEBUG": "true",
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "MEDIA_S3_ENDPOINT_URL": "",
-        "LOG_LEVEL": "WARNING",
-    }
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
-    create = (
+    env = sqlite_stack("evonexus-bench-media-", MEDIA_S3_ENDPOINT_URL="")
+    public_id = django_shell(
+        env,
         "from triggers.models import Trigger; print(Trigger.objects.create(name='m', slug='m', "
-        f"source='whatsapp', secret='{TOKEN}', action_payload={{'script': 'echo_event.sh'}}).public_id)"
+        f"source='whatsapp', secret='{TOKEN}', action_payload={{'script': 'echo_event.sh'}}).public_id)",
     )
-    public_id = subprocess.run(
-        [*manage, "shell", "--no-imports", "-c", create],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
     url = f"{URL}/api/triggers/{public_id}/webhook"
     headers = {"Content-Type": "application/json"}
     server = start_server(PORT, env=env, workers=1, threads=1)

@@ -5,13 +5,19 @@ from typing import Any
 
 REDACTED = "[redacted]"
 
-# Key names whose values are credentials, at any depth of a payload.
-_SECRET_KEY_NAME = re.compile(r"token|secret|passw(or)?d|authorization|api_?key|signature", re.I)
+# Key names whose values are credentials, at any depth of a payload, once normalized.
+_SECRET_KEY_NAME = re.compile(r"token|secret|passw(or)?d|authorization|apikey|signature")
+# Separators people put in names: `api-key`, `X-Api-Key`, `Api Key`, `api_key`, `api.key`.
+_SEPARATORS = re.compile(r"[\s_\-.]+")
 
 
 def is_secret_name(name: str) -> bool:
-    """Return whether a key named `name` holds a credential (token, secret, password, api key...)."""
-    return bool(_SECRET_KEY_NAME.search(name))
+    """Return whether a key named `name` holds a credential (token, secret, password, api key...).
+
+    Names are compared lower-cased (case-folded) with separators removed, so
+    `api-key`, `X-Api-Key`, `Api Key` and `API_KEY` are all `apikey`.
+    """
+    return bool(_SECRET_KEY_NAME.search(_SEPARATORS.sub("", name.casefold())))
 
 
 def redact_secrets(value: Any) -> Any:

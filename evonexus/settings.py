@@ -238,6 +238,8 @@ REPLAY_API_RATE = env_str("REPLAY_API_RATE", "30/m")
 # Admin sign-in attempts per username (django-ratelimit syntax), so passwords cannot be
 # guessed at speed; past it, a 429 until the window ends.
 ADMIN_LOGIN_RATE = env_str("ADMIN_LOGIN_RATE", "10/m")
+# ...and per client address, higher: behind a tunnel many people may share one address.
+ADMIN_LOGIN_ADDRESS_RATE = env_str("ADMIN_LOGIN_ADDRESS_RATE", "60/m")
 
 # The cache holds the API rate-limit counters: per process by default, shared by
 # every process and machine when REDIS_URL is set.

@@ -48,3 +48,22 @@ def test_the_sign_in_page_itself_is_never_throttled(client, operator, settings):
     sign_in(client, "ops", "guess")
 
     assert client.get(LOGIN).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "spelling", ["ops ", " ops", "\uff4f\uff50\uff53"], ids=["trailing", "leading", "full-width"]
+)
+def test_spellings_the_backend_normalizes_share_the_usernames_budget(client, operator, settings, spelling):
+    settings.ADMIN_LOGIN_RATE = "3/m"
+    for n in range(3):
+        sign_in(client, "ops", f"guess-{n}")
+
+    assert sign_in(client, spelling, "pw-correct-horse-1").status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_one_address_cannot_spray_many_usernames(client, operator, settings):
+    settings.ADMIN_LOGIN_ADDRESS_RATE = "5/m"
+    codes = [sign_in(client, f"user-{n}", "guess").status_code for n in range(6)]
+
+    assert codes == [200] * 5 + [429]

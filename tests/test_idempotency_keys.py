@@ -103,11 +103,15 @@ def test_it_keys_an_n8n_body_by_data_idempotency_key(client, make_trigger):
     assert stored_key(client, trigger, N8N_BODY) == "n8n-exec-4711"
 
 
-def test_it_keys_a_github_push_by_its_delivery_header(client, make_trigger):
+def signed_body_key(payload) -> str:
+    return "sha256:" + hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+def test_it_keys_a_github_push_by_its_signed_body_since_the_delivery_header_is_unsigned(client, make_trigger):
     trigger = make_trigger(source="github")
     headers = {"X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "X-GitHub-Event": "push"}
 
-    assert stored_key(client, trigger, GITHUB_PUSH, headers=headers) == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    assert stored_key(client, trigger, GITHUB_PUSH, headers=headers) == signed_body_key(GITHUB_PUSH)
 
 
 def test_it_keys_a_stripe_event_by_its_event_id(client, make_trigger):
@@ -116,17 +120,18 @@ def test_it_keys_a_stripe_event_by_its_event_id(client, make_trigger):
     assert stored_key(client, trigger, STRIPE_EVENT) == "evt_1QaB2cD3eF4gH5iJ"
 
 
-def test_it_keys_a_linear_event_by_its_delivery_header(client, make_trigger):
+def test_it_keys_a_linear_event_by_its_signed_body_as_its_delivery_header_is_unsigned(client, make_trigger):
     trigger = make_trigger(source="linear")
     headers = {"Linear-Delivery": "c9e1f5a0-0b1d-4f7e-9a55-linear-delivery"}
+    event = linear_event()
 
-    assert stored_key(client, trigger, linear_event(), headers=headers) == headers["Linear-Delivery"]
+    assert stored_key(client, trigger, event, headers=headers) == signed_body_key(event)
 
 
-def test_it_keys_a_linear_event_without_the_header_by_its_webhook_id(client, make_trigger):
+def test_a_linear_webhook_id_names_the_webhook_not_the_delivery_and_is_never_a_key(client, make_trigger):
     trigger = make_trigger(source="linear")
 
-    assert stored_key(client, trigger, linear_event()) == "linear-webhook-0001"
+    assert stored_key(client, trigger, linear_event()) is None
 
 
 def test_it_keys_a_standard_webhooks_delivery_by_its_webhook_id(client, make_trigger):
@@ -135,12 +140,23 @@ def test_it_keys_a_standard_webhooks_delivery_by_its_webhook_id(client, make_tri
     assert stored_key(client, trigger, {"type": "invoice.paid"}, sign_as="standard") == "msg_2Kd8f0aZ"
 
 
-def test_it_prefers_the_idempotency_key_header_over_everything(client, make_trigger):
+def test_a_signed_key_wins_over_the_unsigned_idempotency_key_header(client, make_trigger):
     trigger = make_trigger(source="stripe")
 
     key = stored_key(client, trigger, STRIPE_EVENT, headers={"Idempotency-Key": "client-chosen-1"})
 
-    assert key == "client-chosen-1"
+    assert key == "evt_1QaB2cD3eF4gH5iJ"
+
+
+def test_the_idempotency_key_header_is_the_key_when_nothing_is_signed(client, make_trigger):
+    trigger = make_trigger()
+    headers = {"Authorization": f"Bearer {SECRET}", "Idempotency-Key": "client-chosen-1"}
+    body = json.dumps({"event": "order.paid"}).encode()
+
+    response = client.post(webhook_path(trigger), data=body, content_type="application/json", headers=headers)
+
+    execution = TriggerExecution.objects.get(pk=response.json()["execution_id"])
+    assert execution.idempotency_key == "client-chosen-1"
 
 
 def test_it_uses_the_triggers_own_key_paths_and_turns_numbers_into_strings(client, make_trigger):

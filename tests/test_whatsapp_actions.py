@@ -39,7 +39,7 @@ def test_it_sends_the_rendered_template_to_the_events_sender(sandbox, make_trigg
     [message] = sandbox.messages()
     assert message["number"] == "5511999999999@s.whatsapp.net"
     assert message["body"]["text"] == "Hello Ana, you said: /status"
-    assert message["id"] == derive_message_id(f"evonexus:execution:{execution.pk}")
+    assert message["id"] == derive_message_id(f"evonexus:send:{execution.send_id}")
     assert message["id"] in execution.result_summary
 
 
@@ -251,7 +251,7 @@ def test_a_whatsapp_action_can_send_media_with_the_message_as_its_caption(sandbo
     assert (execution.status, message["kind"]) == ("completed", "media")
     assert message["body"]["url"] == "https://files.example.com/ABC.jpg"
     assert (message["body"]["type"], message["body"]["caption"]) == ("image", "For Ana")
-    assert message["id"] == derive_message_id(f"evonexus:execution:{execution.pk}")
+    assert message["id"] == derive_message_id(f"evonexus:send:{execution.send_id}")
 
 
 def test_a_media_type_given_in_the_payload_wins_over_the_extension(sandbox, make_trigger):

@@ -26,7 +26,7 @@ from triggers.models import (
     Trigger,
     TriggerExecution,
 )
-from triggers.permissions import OPERATE_BREAKER, REPLAY_EXECUTIONS, VIEW_EXECUTIONS
+from triggers.permissions import FORCE_REPLAY, OPERATE_BREAKER, REPLAY_EXECUTIONS, VIEW_EXECUTIONS
 from triggers.validators import MIN_SECRET_LENGTH, generate_secret
 
 _STATUS_COLOURS = {
@@ -253,6 +253,9 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REPLAY_EXECUTIONS)
 
+    def has_force_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(FORCE_REPLAY)
+
     # --- columns and detail fields -------------------------------------------------------
 
     @admin.display(description="status", ordering="status")
@@ -338,12 +341,14 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
         return self._confirmation_page(request, executions)
 
     def _confirmation_page(self, request: HttpRequest, executions: list) -> TemplateResponse:
+        force = self.has_force_replay_permission(request)
         rows = [
             {
                 "execution": execution,
                 "recipient": recipient_preview(execution),
                 "command": command_preview(execution),
-                "refusal": replay.check_replayable(execution),
+                "refusal": replay.check_replayable(execution, force=force),
+                "warning": replay.double_send_warning(execution),
             }
             for execution in executions
         ]
@@ -362,7 +367,8 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
 
     def _replay_confirmed(self, request: HttpRequest, executions: list) -> None:
         user = request.user.get_username()
-        results = [replay.replay_execution(execution.pk, user=user) for execution in executions]
+        force = self.has_force_replay_permission(request)
+        results = [replay.replay_execution(execution.pk, user=user, force=force) for execution in executions]
         replayed = sum(result.ok for result in results)
         skipped = Counter(result.refusal.reason.replace("_", " ") for result in results if not result.ok)
         if replayed:

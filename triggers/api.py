@@ -9,7 +9,7 @@ from django_ratelimit.decorators import ratelimit
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
@@ -18,7 +18,13 @@ from rest_framework.views import APIView
 
 from triggers import replay, rotation, stats
 from triggers.models import ErrorCategory, ExecutionStatus, Trigger, TriggerExecution
-from triggers.permissions import CanChangeTriggers, CanReplay, CanViewExecutions, ModelPermissions
+from triggers.permissions import (
+    FORCE_REPLAY,
+    CanChangeTriggers,
+    CanReplay,
+    CanViewExecutions,
+    ModelPermissions,
+)
 from triggers.serializers import ExecutionSerializer, SecretRotationSerializer, TriggerSerializer
 
 
@@ -144,6 +150,7 @@ _REFUSAL_STATUS = {
     replay.NOT_FOUND: status.HTTP_404_NOT_FOUND,
     replay.NOT_REPLAYABLE: status.HTTP_409_CONFLICT,
     replay.TRIGGER_DISABLED: status.HTTP_409_CONFLICT,
+    replay.ALREADY_DELIVERED: status.HTTP_409_CONFLICT,
     replay.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
 }
 
@@ -160,7 +167,15 @@ class ReplayView(APIView):
     @extend_schema(
         summary="Replay a failed execution",
         request=None,
-        responses={code: OpenApiTypes.OBJECT for code in (202, 404, 409, 429)},
+        parameters=[
+            OpenApiParameter(
+                "force",
+                str,
+                enum=["true", "false"],
+                description="Replay even when WhatsApp delivered its message (needs its own permission).",
+            )
+        ],
+        responses={code: OpenApiTypes.OBJECT for code in (202, 403, 404, 409, 429)},
     )
     @method_decorator(ratelimit(key="user", rate=_replay_api_rate, method="POST", block=False))
     def post(self, request: Request, pk: str) -> Response:
@@ -170,11 +185,17 @@ class ReplayView(APIView):
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
                 headers={"Retry-After": "60"},
             )
-        result = replay.replay_execution(int(pk), user=request.user.get_username())
+        force = _choice_param(request, "force", ["true", "false"]) == "true"
+        if force and not request.user.has_perm(FORCE_REPLAY):
+            raise PermissionDenied("Forcing a replay of a delivered message needs its own permission.")
+        original = TriggerExecution.objects.filter(pk=pk).first()
+        warning = replay.double_send_warning(original) if original else None
+        result = replay.replay_execution(int(pk), user=request.user.get_username(), force=force)
         if result.ok:
-            return Response(
-                {"status": "ok", "new_execution_id": result.new_execution_id}, status=status.HTTP_202_ACCEPTED
-            )
+            accepted = {"status": "ok", "new_execution_id": result.new_execution_id}
+            if warning:
+                accepted["warning"] = warning
+            return Response(accepted, status=status.HTTP_202_ACCEPTED)
         refusal = result.refusal
         body: dict = {"error": refusal.reason}
         headers = {}

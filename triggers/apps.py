@@ -6,4 +6,4 @@ class TriggersConfig(AppConfig):
     verbose_name = "Triggers"
 
     def ready(self) -> None:
-        from triggers import lookup  # noqa: F401 (connects the cache invalidation signals)
+        from triggers import checks, lookup  # noqa: F401 (the deploy checks; the cache invalidation signals)

@@ -1,8 +1,10 @@
 """The demo trigger that `runstack` sets up against the local sandbox.
 
 Its URL and secret are fixed so that the README can show a curl that works
-as is; that is only safe while it sends to the sandbox, so `runstack`
-disables it whenever a real gateway is configured.
+as is; that is only safe while it sends to the sandbox. So it refuses to send
+anywhere else (`demo_refusal`, checked by the executor whatever command
+started the process), `runstack` disables it whenever a real gateway is
+configured, and `check --deploy` reports it when it exists with DEBUG off.
 
 `connect_sandbox` points the sandbox's webhooks at it, so the demo is the whole
 loop: a message arrives, the trigger answers, the echo of the answer is ignored,
@@ -14,6 +16,8 @@ import socket
 import time
 import uuid
 from urllib.parse import urlsplit
+
+from django.conf import settings
 
 from triggers.models import ActionType, Source, Trigger
 from whatsapp.client import EvolutionClient, GatewayResult
@@ -38,6 +42,26 @@ DEMO_EVENT = {
         "Message": {"conversation": "hello"},
     },
 }
+
+
+def is_demo(trigger: Trigger) -> bool:
+    """Return whether `trigger` is the demo trigger (public URL, public secret)."""
+    return trigger.public_id == DEMO_PUBLIC_ID or trigger.slug == DEMO_SLUG
+
+
+def demo_refusal(trigger: Trigger) -> str | None:
+    """Return why the demo trigger may not send now, or `None` (it may, or it is no demo).
+
+    It may send only to the sandbox it was made for: a gateway on this machine
+    (loopback) that takes the demo's public instance token. Anything else
+    would make it an open relay: anyone could send any text to any number.
+    """
+    if not is_demo(trigger):
+        return None
+    host = urlsplit(settings.EVOLUTION_GO_URL).hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1") and settings.EVOLUTION_GO_INSTANCE_TOKEN == trigger.secret:
+        return None
+    return "the demo trigger only sends to the local sandbox, and the configured gateway is not it"
 
 
 def ensure_demo_trigger(instance_token: str) -> Trigger:

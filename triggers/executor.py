@@ -21,6 +21,7 @@ from evonexus.logs import log_event
 from triggers import breaker, messaging
 from triggers.actions import run_script
 from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason
+from triggers.demo import demo_refusal
 from triggers.inbound_media import with_media_url
 from triggers.models import ExecutionEvent, Trigger, TriggerExecution
 from triggers.outcomes import ActionOutcome
@@ -59,6 +60,8 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
     waits (`held`) before anything runs.
     """
     trigger, payload = execution.trigger, execution.trigger.action_payload
+    if refusal := demo_refusal(trigger):
+        return ActionOutcome.permanent(refusal, attempts=0)
     if sends_whatsapp(trigger) and not breaker.may_send(execution.pk):
         return ActionOutcome.held(HoldReason.GATEWAY_DOWN, "waiting for the WhatsApp gateway to come back")
     try:
@@ -66,12 +69,11 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
         if trigger.action_type == ActionType.SCRIPT:
             outcome = run_script(payload, event, execution_id=execution.pk, trigger_slug=trigger.slug)
             if outcome.status == ExecutionStatus.COMPLETED and payload.get("reply_via_whatsapp"):
-                return messaging.reply_with_output(
-                    outcome.summary, trigger.recipient, event, execution_id=execution.pk
-                )
+                output = outcome.summary
+                return messaging.reply_with_output(output, trigger.recipient, event, execution=execution)
             return outcome
         if trigger.action_type == ActionType.WHATSAPP:
-            return messaging.send_event_message(payload, trigger.recipient, event, execution_id=execution.pk)
+            return messaging.send_event_message(payload, trigger.recipient, event, execution=execution)
         return ActionOutcome.permanent(f"unknown action type {trigger.action_type!r}")
     except Exception as exc:  # a bug or an environment problem: keep it replayable
         logger.exception("action crashed for execution %s", execution.pk)

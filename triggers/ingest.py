@@ -6,6 +6,7 @@ idempotency key and record the event exactly once. It answers an `Outcome`;
 the view only turns that into HTTP.
 """
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from triggers import sources
 from triggers.choices import Source
 from triggers.executor import enqueue_execution, resume_sends
 from triggers.inbound_media import MediaStorageUnavailable, move_media_out
-from triggers.lookup import get_trigger
+from triggers.lookup import forget_trigger, get_trigger
 from triggers.models import (
     IDEMPOTENCY_CONSTRAINT,
     ExecutionEvent,
@@ -159,10 +160,22 @@ def _check_envelope(delivery: Delivery, max_bytes: int) -> tuple[str, str] | Non
         return "body_too_large", f"Request body exceeds {max_bytes} bytes."
     if not _is_json_content_type(delivery.content_type):
         return "unsupported_media_type", "Content-Type must be application/json."
+    if "," in delivery.headers.get("Idempotency-Key", ""):
+        # Two headers arrive joined by a comma; either could be meant: refuse rather than guess.
+        return "invalid_idempotency_key", "Send one Idempotency-Key header, with one value (no commas)."
     return None
 
 
-def _authenticated_payload(trigger: Trigger, delivery: Delivery, now: float) -> dict:
+@dataclass(frozen=True)
+class Authenticated:
+    """A body that proved where it comes from: parsed, what its proof covers, and its digest if signed."""
+
+    payload: dict
+    proof: sources.Proof
+    body_sha256: str
+
+
+def _authenticated(trigger: Trigger, delivery: Delivery, now: float) -> Authenticated:
     """Return the body parsed, once it proves it comes from the trigger's sender.
 
     Raises `InvalidPayload` or `AuthenticationFailed`. The raw body lives only
@@ -170,7 +183,7 @@ def _authenticated_payload(trigger: Trigger, delivery: Delivery, now: float) -> 
     """
     body = delivery.read_body()
     payload = sources.parse_json_body(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
-    sources.verify_request(
+    proof = sources.verify_request(
         trigger.source,
         trigger.signing_secrets(),
         delivery.headers,
@@ -179,7 +192,9 @@ def _authenticated_payload(trigger: Trigger, delivery: Delivery, now: float) -> 
         now=now,
         tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
     )
-    return payload
+    # A signed body stops a replayed copy even when its only key is an unsigned header.
+    digest = hashlib.sha256(body).hexdigest() if proof.body_signed else ""
+    return Authenticated(payload, proof, digest)
 
 
 def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> Outcome:
@@ -207,11 +222,12 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     if refusal := _check_envelope(delivery, max_body_bytes(trigger)):
         return _rejected(trigger, *refusal)
     try:
-        payload = _authenticated_payload(trigger, delivery, time.time() if now is None else now)
+        authenticated = _authenticated(trigger, delivery, time.time() if now is None else now)
     except sources.InvalidPayload as exc:
         return _rejected(trigger, "invalid_payload", str(exc))
     except sources.AuthenticationFailed as exc:
         return _rejected(trigger, "unauthorized", str(exc))
+    payload = authenticated.payload
     event = sources.parse_event(trigger.source, delivery.headers, payload)
     if sources.is_receipt(event):
         matched = apply_receipt(event.get("message_ids") or [], str(event.get("state")))
@@ -237,8 +253,21 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     except MediaStorageUnavailable as exc:
         return _rejected(trigger, "media_storage_unavailable", str(exc))
     key = sources.extract_idempotency_key(
-        trigger.source, delivery.headers, payload, event, trigger.idempotency_key_paths
+        trigger.source,
+        delivery.headers,
+        payload,
+        event,
+        trigger.idempotency_key_paths,
+        proof=authenticated.proof,
+        body_sha256=authenticated.body_sha256,
     )
-    recorded = record_event(trigger, sources.redact_secrets(event), key)
+    try:
+        recorded = record_event(trigger, sources.redact_secrets(event), key)
+    except IntegrityError:
+        if Trigger.objects.filter(pk=trigger.pk).exists():
+            raise
+        # Deleted a moment ago, and this process still had it cached: it is gone for everyone.
+        forget_trigger(trigger.public_id)
+        return _rejected(None, "not_found", "No trigger with this webhook URL.")
     status = DUPLICATE if recorded.outcome == "duplicate" else ACCEPTED
     return Outcome(status, trigger=trigger, execution_id=recorded.execution_id, key=key, raced=recorded.raced)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from triggers import breaker
 from triggers.choices import ExecutionStatus, HoldReason
+from triggers.models import TriggerExecution
 from triggers.outcomes import ActionOutcome
 from triggers.receipts import record_sent
 from triggers.templating import render_message
@@ -91,12 +92,17 @@ def send_message(
     return dataclasses.replace(waits, whatsapp_attempts=result.attempts, not_connected=result.not_connected)
 
 
-def _message_seed(execution_id: int) -> str:
-    return f"evonexus:execution:{execution_id}"
+def message_seed(execution: TriggerExecution) -> str:
+    """Return the seed of the execution's message ids: its random `send_id`, unique across databases.
+
+    A replay is a new execution, so it sends under new ids; the retries and
+    redeliveries of one execution keep its ids.
+    """
+    return f"evonexus:send:{execution.send_id}"
 
 
 def send_event_message(
-    payload: dict, configured_recipient: str, event: dict, *, execution_id: int
+    payload: dict, configured_recipient: str, event: dict, *, execution: TriggerExecution
 ) -> ActionOutcome:
     """Return the outcome of the `whatsapp` action: the rendered message (or media) to the recipient.
 
@@ -119,12 +125,12 @@ def send_event_message(
         media = Media(url, payload.get("media_type") or media_type_for(url))
     elif not text:
         return ActionOutcome.permanent("the message template rendered to an empty message", attempts=0)
-    seed = _message_seed(execution_id)
-    return send_message(text, recipient, execution_id=execution_id, message_seed=seed, media=media)
+    seed = message_seed(execution)
+    return send_message(text, recipient, execution_id=execution.pk, message_seed=seed, media=media)
 
 
 def reply_with_output(
-    output: str, configured_recipient: str, event: dict, *, execution_id: int
+    output: str, configured_recipient: str, event: dict, *, execution: TriggerExecution
 ) -> ActionOutcome:
     """Return the outcome of answering the event's sender with a script's output.
 
@@ -137,9 +143,9 @@ def reply_with_output(
     recipient = resolve_recipient(configured_recipient, event)
     if recipient is None:
         return ActionOutcome.permanent("no recipient for the reply: the event carries no sender", output)
-    seed = _message_seed(execution_id) + ":reply"
+    seed = message_seed(execution) + ":reply"
     # The script has run: waiting would run it again on release, so a reply that meets a
     # down gateway fails as before (to the dead-letter queue) rather than wait.
-    sent = send_message(text, recipient, execution_id=execution_id, message_seed=seed, may_wait=False)
+    sent = send_message(text, recipient, execution_id=execution.pk, message_seed=seed, may_wait=False)
     summary = f"{output.rstrip()}\n---\n{sent.summary}" if sent.summary else output
     return dataclasses.replace(sent, summary=summary)

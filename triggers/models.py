@@ -13,6 +13,7 @@ from django.urls import reverse
 # because migrations and older code reference them as `triggers.models.<name>`.
 from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason, Source
 from triggers.validators import (
+    JSON_FIELD_DECODER,
     generate_secret,
     validate_action_payload,
     validate_event_filter,
@@ -66,12 +67,14 @@ class Trigger(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.CUSTOM)
     event_filter = models.JSONField(
         default=dict,
+        decoder=JSON_FIELD_DECODER,
         blank=True,
         validators=[validate_event_filter, validate_storable_json],
         help_text='Conditions the event must meet, e.g. {"event_type": "push", "branch": "main"}.',
     )
     idempotency_key_paths = models.JSONField(
         default=list,
+        decoder=JSON_FIELD_DECODER,
         blank=True,
         validators=[validate_key_paths, validate_storable_json],
         help_text="Dotted paths to the event's unique id; empty uses the source's defaults.",
@@ -79,6 +82,7 @@ class Trigger(models.Model):
     action_type = models.CharField(max_length=20, choices=ActionType.choices, default=ActionType.SCRIPT)
     action_payload = models.JSONField(
         default=dict,
+        decoder=JSON_FIELD_DECODER,
         blank=True,
         validators=[validate_storable_json],
         help_text='script: {"script": "name", "args": [], "reply_via_whatsapp": false}; '
@@ -165,6 +169,9 @@ class TriggerExecution(models.Model):
     duration_seconds = models.FloatField(null=True, blank=True)
     last_replay_at = models.DateTimeField(null=True, blank=True)
     redeliveries = models.PositiveSmallIntegerField(default=0)
+    # What the WhatsApp message ids of this execution's sends derive from: unique across
+    # databases, resets and restores (the numeric id is not), the same on every retry.
+    send_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # Why a `held` execution waits (empty otherwise).
     hold_reason = models.CharField(max_length=20, choices=HoldReason.choices, blank=True, default="")
     # When the reaper last queued this execution again (it does so at most once a period).
@@ -184,7 +191,10 @@ class TriggerExecution(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("replay_triggerexecution", "Can replay trigger executions")]
+        permissions = [
+            ("replay_triggerexecution", "Can replay trigger executions"),
+            ("force_replay_triggerexecution", "Can replay executions whose message WhatsApp delivered"),
+        ]
         constraints = [
             # The dedup rule: one live execution per (trigger, key). A replayed
             # execution hands its key over to the execution that replaces it.

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 CHANGE_TRIGGERS = "triggers.change_trigger"
 VIEW_EXECUTIONS = "triggers.view_triggerexecution"
 REPLAY_EXECUTIONS = "triggers.replay_triggerexecution"
+FORCE_REPLAY = "triggers.force_replay_triggerexecution"
 OPERATE_BREAKER = "triggers.operate_gatewaybreaker"
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from evonexus.logs import log_event
 from triggers.executor import enqueue_execution
 from triggers.models import ExecutionStatus, TriggerExecution
+from triggers.reaper import LOST_WORKER_ERROR
 
 logger = logging.getLogger("evonexus.replay")
 
@@ -28,6 +29,7 @@ NOT_FOUND = "not_found"
 NOT_REPLAYABLE = "not_replayable"
 RATE_LIMITED = "rate_limited"
 TRIGGER_DISABLED = "trigger_disabled"
+ALREADY_DELIVERED = "already_delivered"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class ReplayRefusal:
             return f"rate-limited: replayed less than a minute ago, try in {self.retry_after_seconds} s"
         if self.reason == TRIGGER_DISABLED:
             return "its trigger is disabled"
+        if self.reason == ALREADY_DELIVERED:
+            return "WhatsApp delivered its message already (forcing a replay needs its own permission)"
         return "not found"
 
 
@@ -68,15 +72,34 @@ def chain_filter(execution: TriggerExecution) -> Q:
     return Q(pk=root_id) | Q(replay_root_id=root_id)
 
 
-def check_replayable(execution: TriggerExecution, *, now: datetime | None = None) -> ReplayRefusal | None:
+def double_send_warning(execution: TriggerExecution) -> str | None:
+    """Return why replaying `execution` may send a WhatsApp message twice, or `None`.
+
+    A run whose worker was lost (the reaper's verdict) may have sent before it
+    died; a run that recorded sent messages did send them.
+    """
+    if execution.error == LOST_WORKER_ERROR:
+        return "its worker was lost mid-run: the action may have run, and a replay may send twice"
+    if sent := execution.messages.count():
+        return f"it sent {sent} WhatsApp message(s) already: a replay sends again"
+    return None
+
+
+def check_replayable(
+    execution: TriggerExecution, *, now: datetime | None = None, force: bool = False
+) -> ReplayRefusal | None:
     """Return why `execution` cannot be replayed now, or `None` if it can.
 
     Refused: a status other than `failed_retryable` or `failed`; a disabled
     trigger; any execution of the same event replayed less than
-    `REPLAY_MIN_INTERVAL_SECONDS` ago (exactly that long ago is allowed).
+    `REPLAY_MIN_INTERVAL_SECONDS` ago (exactly that long ago is allowed); a
+    message WhatsApp reported delivered, unless `force` (the caller checks the
+    operator may force).
     """
     if execution.status not in REPLAYABLE:
         return ReplayRefusal(NOT_REPLAYABLE, current_status=execution.status)
+    if not force and execution.messages.filter(delivered_at__isnull=False).exists():
+        return ReplayRefusal(ALREADY_DELIVERED)
     if not execution.trigger.enabled:
         return ReplayRefusal(TRIGGER_DISABLED)
     last_replay = TriggerExecution.objects.filter(chain_filter(execution)).aggregate(
@@ -90,20 +113,23 @@ def check_replayable(execution: TriggerExecution, *, now: datetime | None = None
     return None
 
 
-def replay_execution(execution_id: int, *, user: str = "-", now: datetime | None = None) -> ReplayResult:
+def replay_execution(
+    execution_id: int, *, user: str = "-", now: datetime | None = None, force: bool = False
+) -> ReplayResult:
     """Return the result of replaying one execution.
 
     In one transaction: the original moves to `replayed` (only if it is still
     replayable; of concurrent replays exactly one wins) and a new pending
     execution with the same trigger, event and key, `replay_of` the original,
-    is created with its task. `now` is for tests.
+    is created with its task. `force` replays even a delivered message (see
+    `check_replayable`). `now` is for tests.
     """
     now = now or timezone.now()
     try:
         execution = TriggerExecution.objects.select_related("trigger").get(pk=execution_id)
     except TriggerExecution.DoesNotExist:
         return ReplayResult(execution_id, refusal=ReplayRefusal(NOT_FOUND))
-    if refusal := check_replayable(execution, now=now):
+    if refusal := check_replayable(execution, now=now, force=force):
         return ReplayResult(execution_id, refusal=refusal)
     with transaction.atomic():
         # Clearing redelivery_at cancels a scheduled automatic redelivery: its task

@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import hmac
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -35,11 +36,37 @@ class AuthenticationFailed(Exception):
     """The request does not prove it comes from the trigger's sender (answered 401)."""
 
 
+@dataclass(frozen=True)
+class Proof:
+    """What a request's authentication covers: the body (an HMAC over it), and which headers.
+
+    A bearer token or an instance token proves the sender but signs nothing: a
+    captured request can be changed anywhere. A signature covers the body (and
+    Standard Webhooks' signature also its `webhook-id`): a copy with a changed
+    body fails, but a changed unsigned header does not.
+    """
+
+    body_signed: bool
+    signed_headers: frozenset[str] = frozenset()
+
+
+SIGNED_BODY = Proof(body_signed=True)
+NOTHING_SIGNED = Proof(body_signed=False)
+
+
 # --- Parsing ---------------------------------------------------------------------------
 
 
 def _reject_constant(name: str) -> Any:
     raise InvalidPayload(f"JSON constant {name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    # 1e999 (or a 400-digit number) parses to infinity, which no database stores as JSON.
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidPayload(f"JSON number {text[:40]} is out of range")
+    return value
 
 
 def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
@@ -59,8 +86,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def check_storable(value: Any, max_depth: int = 64) -> None:
     """Return `None` if every database can store `value` as JSON.
 
-    Raises `InvalidPayload` for nesting deeper than `max_depth`, and for
-    strings (keys included) holding NUL or unpaired surrogates.
+    Raises `InvalidPayload` for nesting deeper than `max_depth`, for numbers
+    that are not finite, and for strings (keys included) holding NUL or
+    unpaired surrogates.
     """
     _check_tree(value, max_depth)
 
@@ -75,6 +103,8 @@ def _check_tree(value: Any, max_depth: int, depth: int = 1) -> None:
     elif isinstance(value, list):
         for item in value:
             _check_tree(item, max_depth, depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidPayload("JSON numbers must be finite (no NaN, Infinity or overflowing values)")
     elif isinstance(value, str):
         # PostgreSQL's jsonb cannot store NUL, and no database can store half of a
         # surrogate pair (it is not UTF-8); refuse both on every database alike.
@@ -82,6 +112,31 @@ def _check_tree(value: Any, max_depth: int, depth: int = 1) -> None:
             raise InvalidPayload("JSON strings may not contain NUL (\\u0000) characters")
         if _LONE_SURROGATE.search(value):
             raise InvalidPayload("JSON strings may not contain unpaired surrogates (\\ud800-\\udfff)")
+
+
+class StrictJSONDecoder(json.JSONDecoder):
+    """A JSON decoder with the body's rules: no NaN/Infinity, no overflowing numbers, no key twice.
+
+    For forms (the admin's JSON fields): it raises `json.JSONDecodeError`, which
+    a form reports as invalid JSON rather than as a server error.
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(
+            parse_constant=_as_decode_error(_reject_constant),
+            parse_float=_as_decode_error(_finite_float),
+            object_pairs_hook=_as_decode_error(_object_without_duplicate_keys),
+        )
+
+
+def _as_decode_error(hook: Any) -> Any:
+    def strict(value: Any) -> Any:
+        try:
+            return hook(value)
+        except InvalidPayload as exc:
+            raise json.JSONDecodeError(str(exc), "", 0) from None
+
+    return strict
 
 
 def parse_json_body(raw: bytes, *, max_depth: int = 64) -> dict:
@@ -99,7 +154,10 @@ def parse_json_body(raw: bytes, *, max_depth: int = 64) -> dict:
         raise InvalidPayload("Request body is not valid UTF-8") from None
     try:
         payload = json.loads(
-            text, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicate_keys
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_object_without_duplicate_keys,
         )
     except RecursionError:
         raise InvalidPayload(f"JSON is nested deeper than {max_depth} levels") from None
@@ -138,17 +196,18 @@ def _check_timestamp(timestamp: str, now: float, tolerance: int) -> None:
         raise AuthenticationFailed(f"signature timestamp is outside the {tolerance} s tolerance")
 
 
-def _verify_github(secrets: Iterable[str], headers: dict, body: bytes, **_: Any) -> None:
+def _verify_github(secrets: Iterable[str], headers: dict, body: bytes, **_: Any) -> Proof:
     given = headers.get("x-hub-signature-256", "")
     if not given.startswith("sha256="):
         raise AuthenticationFailed("missing X-Hub-Signature-256 header")
     if not any(_same(given, "sha256=" + _hmac_hex(s, body)) for s in secrets):
         raise AuthenticationFailed("X-Hub-Signature-256 does not match")
+    return SIGNED_BODY
 
 
 def _verify_stripe(
     secrets: Iterable[str], headers: dict, body: bytes, now: float, tolerance: int, **_: Any
-) -> None:
+) -> Proof:
     header = headers.get("stripe-signature", "")
     parts = [item.split("=", 1) for item in header.split(",") if "=" in item]
     timestamps = [value for name, value in parts if name.strip() == "t"]
@@ -161,6 +220,7 @@ def _verify_stripe(
     expected = [_hmac_hex(s, signed) for s in secrets]
     if not any(_same(given, want) for given in signatures for want in expected):
         raise AuthenticationFailed("Stripe-Signature does not match")
+    return SIGNED_BODY
 
 
 def _verify_linear(
@@ -171,7 +231,7 @@ def _verify_linear(
     now: float,
     tolerance: int,
     **_: Any,
-) -> None:
+) -> Proof:
     given = headers.get("linear-signature", "")
     if not given:
         raise AuthenticationFailed("missing Linear-Signature header")
@@ -181,6 +241,7 @@ def _verify_linear(
     sent_ms = payload.get("webhookTimestamp")
     if isinstance(sent_ms, int) and not isinstance(sent_ms, bool):
         _check_timestamp(str(sent_ms // 1000), now, tolerance)
+    return SIGNED_BODY
 
 
 def _standard_webhooks_key(secret: str) -> bytes:
@@ -194,7 +255,7 @@ def _standard_webhooks_key(secret: str) -> bytes:
 
 def _verify_standard_webhooks(
     secrets: Iterable[str], headers: dict, body: bytes, now: float, tolerance: int
-) -> None:
+) -> Proof:
     msg_id = headers.get("webhook-id", "")
     timestamp = headers.get("webhook-timestamp", "")
     if not msg_id or not timestamp:
@@ -210,31 +271,31 @@ def _verify_standard_webhooks(
         digest = hmac.new(_standard_webhooks_key(secret), signed, hashlib.sha256).digest()
         expected = base64.b64encode(digest).decode()
         if any(_same(signature, expected) for signature in given):
-            return
+            return Proof(body_signed=True, signed_headers=frozenset({"webhook-id"}))
     raise AuthenticationFailed("webhook-signature does not match")
 
 
 def _verify_generic(
     secrets: Iterable[str], headers: dict, body: bytes, now: float, tolerance: int, **_: Any
-) -> None:
+) -> Proof:
     secrets = list(secrets)
     if "webhook-signature" in headers:
         return _verify_standard_webhooks(secrets, headers, body, now, tolerance)
     if "x-webhook-signature" in headers:
         given = headers["x-webhook-signature"].strip().removeprefix("sha256=")
         if any(_same(given, _hmac_hex(s, body)) for s in secrets):
-            return None
+            return SIGNED_BODY
         raise AuthenticationFailed("X-Webhook-Signature does not match")
     # Telegram's own way: the secret_token given to setWebhook comes back in this header.
     if "x-telegram-bot-api-secret-token" in headers:
         given = headers["x-telegram-bot-api-secret-token"]
         if any(_same(given, s) for s in secrets):
-            return None
+            return NOTHING_SIGNED
         raise AuthenticationFailed("X-Telegram-Bot-Api-Secret-Token does not match")
     authorization = headers.get("authorization", "")
     if authorization.startswith("Bearer "):
         if any(_same(authorization.removeprefix("Bearer ").strip(), s) for s in secrets):
-            return None
+            return NOTHING_SIGNED
         raise AuthenticationFailed("bearer token does not match")
     raise AuthenticationFailed(
         "missing signature: send X-Webhook-Signature, Standard Webhooks headers "
@@ -242,7 +303,7 @@ def _verify_generic(
     )
 
 
-def _verify_whatsapp(secrets: Iterable[str], payload: dict, **_: Any) -> None:
+def _verify_whatsapp(secrets: Iterable[str], payload: dict, **_: Any) -> Proof:
     # Evolution Go signs nothing; it sends the instance token in every payload
     # (Evolution API v2 calls it apikey), and that token is the trigger's secret.
     given = payload.get("instanceToken", payload.get("apikey"))
@@ -250,6 +311,7 @@ def _verify_whatsapp(secrets: Iterable[str], payload: dict, **_: Any) -> None:
         raise AuthenticationFailed("missing instanceToken (or apikey) in the payload")
     if not any(_same(given, s) for s in secrets):
         raise AuthenticationFailed("instanceToken does not match")
+    return NOTHING_SIGNED
 
 
 def verify_request(
@@ -261,8 +323,8 @@ def verify_request(
     *,
     now: float,
     tolerance: int = 300,
-) -> None:
-    """Return `None` if the request is authentic for one of `secrets`.
+) -> Proof:
+    """Return what the authentication covers, if the request is authentic for one of `secrets`.
 
     Raises `AuthenticationFailed` with the reason otherwise. All comparisons
     are constant-time; timestamps (Stripe, Standard Webhooks, Linear) must be
@@ -271,7 +333,7 @@ def verify_request(
     secrets = [s for s in secrets if s]
     if not secrets:
         raise AuthenticationFailed("the trigger has no secret")
-    spec_for(source).verify(
+    return spec_for(source).verify(
         secrets=secrets,
         headers=_lower(headers),
         body=body,
@@ -488,24 +550,40 @@ def extract_idempotency_key(
     payload: dict,
     event: dict,
     key_paths: Iterable[str] = (),
+    *,
+    proof: Proof = NOTHING_SIGNED,
+    body_sha256: str = "",
 ) -> str | None:
     """Return the event's idempotency key, or `None` when it has none.
 
-    The first usable value wins: the `Idempotency-Key` header; the trigger's
-    `key_paths` (or, when there are none, `DEFAULT_KEY_PATHS`), each looked
-    up in the raw body and then in the parsed event; then the source's own
-    delivery or message id. Never raises on any JSON.
+    A key the signature covers always wins over one it does not, so a
+    captured request sent again with a changed header is still a duplicate.
+    In order: the trigger's `key_paths` (or, when there are none,
+    `DEFAULT_KEY_PATHS`), each looked up in the body and then in the parsed
+    event; the source's own id in the body (Stripe's event id, Evolution's
+    message id) or in a signed header (Standard Webhooks' `webhook-id`); then
+    the unsigned headers (`Idempotency-Key`, GitHub's `X-GitHub-Delivery`,
+    `Linear-Delivery`). Those are the key only when nothing is signed (a
+    bearer token); when the body is signed, the key is the signed body's
+    `body_sha256` instead (`sha256:<hex>`). Never raises on any JSON.
     """
     lowered = _lower(headers)
-    candidates: list[Any] = [lowered.get("idempotency-key")]
+    native = spec_for(source).native_keys(lowered, payload)
+    covered: list[Any] = []
     for path in list(key_paths) or DEFAULT_KEY_PATHS:
-        candidates += [lookup_path(payload, path), lookup_path(event, path)]
-    candidates += spec_for(source).native_keys(lowered, payload)
-    for candidate in candidates:
-        key = normalize_key(candidate)
-        if key is not None:
-            return key
-    return None
+        covered += [lookup_path(payload, path), lookup_path(event, path)]
+    covered += [value for where, value in native if where is None or where in proof.signed_headers]
+    uncovered = [lowered.get("idempotency-key")]
+    uncovered += [value for where, value in native if where is not None and where not in proof.signed_headers]
+    if (key := _first_key(covered)) is not None:
+        return key
+    if (key := _first_key(uncovered)) is not None and proof.body_signed:
+        return "sha256:" + body_sha256
+    return key
+
+
+def _first_key(candidates: Iterable[Any]) -> str | None:
+    return next((key for candidate in candidates if (key := normalize_key(candidate)) is not None), None)
 
 
 # --- The filter ----------------------------------------------------------------------
@@ -538,39 +616,45 @@ def matches_filter(event: dict, event_filter: Mapping[str, Any]) -> bool:
 # --- One record per source ---------------------------------------------------------------
 
 
-def _keys_whatsapp(headers: dict, payload: dict) -> list[Any]:
-    return [lookup_path(payload, "data.Info.ID"), lookup_path(payload, "data.key.id")]
+# A source's own keys: (where, value), `where` being None for the body or the header's name.
+NativeKeys = list[tuple[str | None, Any]]
 
 
-def _keys_github(headers: dict, payload: dict) -> list[Any]:
-    return [headers.get("x-github-delivery")]
+def _keys_whatsapp(headers: dict, payload: dict) -> NativeKeys:
+    return [(None, lookup_path(payload, "data.Info.ID")), (None, lookup_path(payload, "data.key.id"))]
 
 
-def _keys_stripe(headers: dict, payload: dict) -> list[Any]:
-    return [payload.get("id")]
+def _keys_github(headers: dict, payload: dict) -> NativeKeys:
+    return [("x-github-delivery", headers.get("x-github-delivery"))]
 
 
-def _keys_linear(headers: dict, payload: dict) -> list[Any]:
-    return [headers.get("linear-delivery"), payload.get("webhookId")]
+def _keys_stripe(headers: dict, payload: dict) -> NativeKeys:
+    return [(None, payload.get("id"))]
 
 
-def _keys_standard_webhooks(headers: dict, payload: dict) -> list[Any]:
-    return [headers.get("webhook-id")]
+def _keys_linear(headers: dict, payload: dict) -> NativeKeys:
+    # The body's webhookId names the webhook, not the delivery: never a key.
+    return [("linear-delivery", headers.get("linear-delivery"))]
+
+
+def _keys_standard_webhooks(headers: dict, payload: dict) -> NativeKeys:
+    return [("webhook-id", headers.get("webhook-id"))]
 
 
 @dataclass(frozen=True)
 class SourceSpec:
     """What one sender does: how it proves itself, what its events look like, its own event id.
 
-    `verify(secrets=, headers=, body=, payload=, now=, tolerance=)` raises
-    `AuthenticationFailed`; `parse(headers, payload)` returns the event's
-    source fields; `native_keys(headers, payload)` returns the candidates for
-    the sender's own delivery or message id, best first. Headers are lower-cased.
+    `verify(secrets=, headers=, body=, payload=, now=, tolerance=)` returns
+    the `Proof` or raises `AuthenticationFailed`; `parse(headers, payload)`
+    returns the event's source fields; `native_keys(headers, payload)` returns
+    the candidates for the sender's own delivery or message id, best first,
+    each with where it was found. Headers are lower-cased.
     """
 
-    verify: Callable[..., None]
+    verify: Callable[..., Proof]
     parse: Callable[[dict, dict], dict]
-    native_keys: Callable[[dict, dict], list[Any]]
+    native_keys: Callable[[dict, dict], NativeKeys]
 
 
 # Keyed by the stored `Trigger.source` values; a test checks that every value has one.

@@ -11,12 +11,16 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinLengthValidator
 
 from triggers.choices import ActionType
-from triggers.sources import InvalidPayload, check_storable
+from triggers.sources import InvalidPayload, StrictJSONDecoder, check_storable
 from triggers.templating import validate_template
 from whatsapp.contract import MEDIA_TYPES
 from whatsapp.numbers import InvalidNumber, gateway_number
 
 MIN_SECRET_LENGTH = 16
+
+# `StrictJSONDecoder` is re-exported for the models: the admin's JSON fields parse
+# with the webhook's rules (a key twice, NaN, 1e999: refused).
+JSON_FIELD_DECODER = StrictJSONDecoder
 
 
 def generate_secret() -> str:

@@ -23,6 +23,7 @@ _REJECTION_STATUS = {
     "not_found": status.HTTP_404_NOT_FOUND,
     "length_required": status.HTTP_411_LENGTH_REQUIRED,
     "invalid_content_length": status.HTTP_400_BAD_REQUEST,
+    "invalid_idempotency_key": status.HTTP_400_BAD_REQUEST,
     "body_too_large": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     "unsupported_media_type": status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     "invalid_payload": status.HTTP_400_BAD_REQUEST,

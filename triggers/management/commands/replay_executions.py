@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from triggers.models import TriggerExecution
-from triggers.replay import check_replayable, dead_letter_queue, replay_execution
+from triggers.replay import check_replayable, dead_letter_queue, double_send_warning, replay_execution
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -32,11 +32,22 @@ class Command(BaseCommand):
         parser.add_argument("--trigger", help="with --dlq: only this trigger (slug)")
         parser.add_argument("--since", help="with --dlq: only executions created within, e.g. 2h")
         parser.add_argument(
-            "--limit", type=int, default=settings.REPLAY_BULK_MAX, help="with --dlq: at most N"
+            "--limit",
+            type=int,
+            default=settings.REPLAY_BULK_MAX,
+            help=f"with --dlq: at most N, 1 to REPLAY_BULK_MAX ({settings.REPLAY_BULK_MAX})",
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="replay even executions whose message WhatsApp delivered"
         )
         parser.add_argument("--dry-run", action="store_true", help="say what would happen; change nothing")
 
     def handle(self, *args, ids: list[int], dlq: bool, trigger, since, limit: int, dry_run: bool, **options):
+        self.force = options["force"]
+        if not 1 <= limit <= settings.REPLAY_BULK_MAX:
+            raise CommandError(f"--limit must be between 1 and REPLAY_BULK_MAX ({settings.REPLAY_BULK_MAX})")
+        if len(ids) > settings.REPLAY_BULK_MAX:
+            raise CommandError(f"at most REPLAY_BULK_MAX ({settings.REPLAY_BULK_MAX}) ids at once")
         if bool(ids) == dlq:
             raise CommandError("give execution ids, or --dlq (not both)")
         if not dlq and (trigger or since):
@@ -57,16 +68,20 @@ class Command(BaseCommand):
             sys.exit(1)
 
     def _replay(self, execution_id: int) -> tuple[str, bool]:
-        result = replay_execution(execution_id, user="replay_executions")
+        execution = TriggerExecution.objects.filter(pk=execution_id).first()
+        warning = double_send_warning(execution) if execution else None
+        result = replay_execution(execution_id, user="replay_executions", force=self.force)
         if result.ok:
-            return f"{execution_id}: replayed as {result.new_execution_id}", True
+            note = f" (beware: {warning})" if warning else ""
+            return f"{execution_id}: replayed as {result.new_execution_id}{note}", True
         return f"{execution_id}: refused, {result.refusal.describe()}", False
 
     def _dry_run(self, execution_id: int) -> tuple[str, bool]:
         execution = TriggerExecution.objects.select_related("trigger").filter(pk=execution_id).first()
         if execution is None:
             return f"{execution_id}: refused, not found", False
-        refusal = check_replayable(execution)
+        refusal = check_replayable(execution, force=self.force)
         if refusal:
             return f"{execution_id}: would be refused, {refusal.describe()}", False
-        return f"{execution_id}: would replay", True
+        warning = double_send_warning(execution)
+        return f"{execution_id}: would replay" + (f" (beware: {warning})" if warning else ""), True
