@@ -130,6 +130,8 @@ if WHITENOISE_USE_FINDERS:
 # moves them to Redis (REDIS_URL), run by `manage.py rqworker`.
 TASKS_BACKEND = env_str("TASKS_BACKEND", "database")
 RQ_QUEUES = {"default": {"URL": env_str("REDIS_URL", "redis://127.0.0.1:6379/0")}}
+# django-rq's admin section is only worth showing when RQ holds the tasks.
+RQ_SHOW_ADMIN_LINK = TASKS_BACKEND == "rq"
 if TASKS_BACKEND == "database":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 elif TASKS_BACKEND == "rq":
@@ -262,6 +264,10 @@ if AUTO_REDELIVERY_JITTER >= 1:
 # WhatsApp numbers that send too much too fast risk a ban: above this many sends
 # in 24 hours the stats raise the watermark (warning logged once per flip).
 WHATSAPP_DAILY_WATERMARK = env_int("WHATSAPP_DAILY_WATERMARK", 50, minimum=1)
+# A hard stop before the ban: once this many executions sent WhatsApp in the rolling
+# 24 hours, further sends wait (status `held`, reason `daily_cap`) until there is room
+# again. 0: off.
+WHATSAPP_DAILY_CAP = env_int("WHATSAPP_DAILY_CAP", 0, minimum=0)
 
 # The WhatsApp gateway breaker (triggers/breaker.py): after this many sends in a row
 # find the instance not connected, sends wait instead of being tried (0: off, and such

@@ -63,7 +63,10 @@ def test_an_operator_replays_a_dead_lettered_execution_from_the_admin(
         *Permission.objects.filter(codename__in=["view_triggerexecution", "replay_triggerexecution"])
     )
     trigger = make_trigger(
-        name="WhatsApp commands", source="whatsapp", action_type="whatsapp", action_payload={"message": "hi"}
+        name="WhatsApp commands",
+        source="whatsapp",
+        action_type="whatsapp",
+        action_payload={"message": "Your balance, {{ text }}: R$ 10"},
     )
     failed = make_failed_execution(
         trigger,
@@ -84,7 +87,13 @@ def test_an_operator_replays_a_dead_lettered_execution_from_the_admin(
     expect(confirmation).to_contain_text("5511977776666@s.whatsapp.net")
     expect(confirmation).to_contain_text("/balance")
     expect(confirmation).to_contain_text(failed.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+    expect(confirmation.locator(".will-send")).to_contain_text("Your balance, /balance: R$ 10")
     assert screenshot(page, "replay-confirmation").stat().st_size > 10_000
+
+    # The execution's own page leads to the same confirmation.
+    page.goto(f"{server.url}/admin/triggers/triggerexecution/{failed.pk}/change/")
+    page.locator(".replay-button").click()
+    expect(page.locator("#replay-list .will-send")).to_contain_text("Your balance, /balance: R$ 10")
 
     page.get_by_role("button", name="Yes, replay 1").click()
     expect(page.locator(".messagelist")).to_contain_text("Replayed 1 execution(s)")
@@ -94,6 +103,8 @@ def test_an_operator_replays_a_dead_lettered_execution_from_the_admin(
     expect(page.locator("#result_list")).to_contain_text("Pending")
     screenshot(page, "replayed-execution-pending")
     assert os.path.exists(SCREENSHOTS / "replay-confirmation.png")
+    page.goto(f"{server.url}/admin/triggers/triggerexecution/{failed.pk}/history/")
+    expect(page.locator("#change-history")).to_contain_text(f"Replayed as execution #{replacement.pk}")
 
 
 def test_the_stats_page_shows_the_watermark_badge(server, page, django_user_model, make_trigger):
@@ -108,9 +119,12 @@ def test_the_stats_page_shows_the_watermark_badge(server, page, django_user_mode
     page.fill("#id_password", "pw-admin-1")
     page.click("input[type=submit]")
 
-    expect(page.locator(".watermark-hit")).to_contain_text("watermark hit (51/50 today)")
+    expect(page.locator(".watermark-hit")).to_contain_text("watermark hit (51/50 in the last 24 h)")
     expect(page.locator("#execution-stats")).to_contain_text("WhatsApp sends")
-    screenshot(page, "execution-stats-watermark-hit")
+    expect(page.locator("svg.stats-chart")).to_have_count(3)
+    assert screenshot(page, "execution-stats-charts").stat().st_size > 10_000
+    page.emulate_media(color_scheme="dark")  # the admin's dark mode: the charts stay readable
+    screenshot(page, "execution-stats-charts-dark")
 
 
 def test_an_operator_rotates_a_trigger_secret_from_the_admin(server, page, django_user_model, make_trigger):

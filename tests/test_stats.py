@@ -286,7 +286,7 @@ def test_the_stats_page_shows_1_7_and_30_days_with_links_and_a_green_badge(viewe
     page = viewer.get("/admin/triggers/executionstats/").content.decode()
 
     assert "last 1 day" in page and "last 7 days" in page and "last 30 days" in page
-    assert "below watermark (3/50 today)" in page
+    assert "below watermark (3/50 in the last 24 h)" in page
     assert '<a href="/admin/triggers/triggerexecution/?status=failed_retryable">2</a>' in page
     assert '<a id="dlq-size" href="/admin/triggers/triggerexecution/?status=dlq">1</a>' in page
 
@@ -298,13 +298,13 @@ def test_the_stats_page_and_the_executions_list_show_the_amber_badge_when_hit(vi
     executions_page = viewer.get("/admin/triggers/triggerexecution/").content.decode()
 
     for page in (stats_page, executions_page):
-        assert "watermark hit (51/50 today) — slow down WhatsApp volume" in page
+        assert "watermark hit (51/50 in the last 24 h) — slow down WhatsApp volume" in page
 
 
 def test_the_executions_list_shows_the_green_badge_below_the_watermark(viewer):
     page = viewer.get("/admin/triggers/triggerexecution/").content.decode()
 
-    assert "below watermark (0/50 today)" in page
+    assert "below watermark (0/50 in the last 24 h)" in page
 
 
 def test_the_stats_page_needs_the_view_permission(db, django_user_model):

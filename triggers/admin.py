@@ -2,6 +2,7 @@
 
 import json
 from collections import Counter
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -16,17 +17,26 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from triggers import breaker, receipts, replay, rotation, stats
-from triggers.executor import release_waiting
+from triggers.charts import charts
+from triggers.executor import release, release_waiting
 from triggers.messaging import resolve_recipient
 from triggers.models import (
     ActionType,
     ExecutionStats,
     ExecutionStatus,
     GatewayBreaker,
+    HoldReason,
     Trigger,
     TriggerExecution,
 )
-from triggers.permissions import FORCE_REPLAY, OPERATE_BREAKER, REPLAY_EXECUTIONS, VIEW_EXECUTIONS
+from triggers.permissions import (
+    FORCE_REPLAY,
+    OPERATE_BREAKER,
+    RELEASE_OVER_CAP,
+    REPLAY_EXECUTIONS,
+    VIEW_EXECUTIONS,
+)
+from triggers.preview import preview
 from triggers.validators import MIN_SECRET_LENGTH, generate_secret
 
 _STATUS_COLOURS = {
@@ -218,7 +228,7 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
     search_fields = ["idempotency_key", "error"]
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
-    actions = ["replay_selected"]
+    actions = ["replay_selected", "release_held"]
     fields = [
         "trigger",
         "status_badge",
@@ -255,6 +265,9 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
 
     def has_force_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(FORCE_REPLAY)
+
+    def has_release_over_cap_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RELEASE_OVER_CAP)
 
     # --- columns and detail fields -------------------------------------------------------
 
@@ -313,10 +326,22 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
 
     # --- the replay action ---------------------------------------------------------------
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        # The page's Replay button posts the list's replay action for this one execution,
+        # so it goes through the same confirmation page.
+        execution = self.get_object(request, object_id)
+        replayable = (
+            execution is not None
+            and self.has_replay_permission(request)
+            and execution.status in replay.REPLAYABLE
+        )
+        extra_context = {**(extra_context or {}), "replayable": replayable}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         # Django drops an action the user may not run with a "no action selected"
         # notice; posting it anyway is an attempt, and gets a plain 403.
-        if request.method == "POST" and request.POST.get("action") == "replay_selected":
+        if request.method == "POST" and request.POST.get("action") in ("replay_selected", "release_held"):
             if not self.has_replay_permission(request):
                 raise PermissionDenied
         extra_context = {**(extra_context or {}), "watermark": stats.current_watermark()}
@@ -340,6 +365,46 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
             return self._replay_confirmed(request, executions)
         return self._confirmation_page(request, executions)
 
+    @admin.action(permissions=["replay"], description="Release held executions (send them now)")
+    def release_held(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        if not self.has_replay_permission(request):
+            raise PermissionDenied
+        held_rows = queryset.filter(status=ExecutionStatus.HELD).select_related("trigger")
+        held = list(held_rows.order_by("created_at", "id"))
+        room = stats.daily_cap_room()
+        capped = [e for e in held if e.hold_reason == HoldReason.DAILY_CAP]
+        past_cap = max(len(capped) - room, 0) if room is not None else 0
+        may_pass_cap = self.has_release_over_cap_permission(request)
+        if request.POST.get("post") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Release held executions?",
+                "opts": self.model._meta,
+                "rows": [{"execution": e, "preview": preview(e)} for e in held],
+                "room": room,
+                "past_cap": past_cap,
+                "may_pass_cap": may_pass_cap,
+                "queryset": held,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "media": self.media,
+            }
+            request.current_app = self.admin_site.name
+            template = "admin/triggers/triggerexecution/release_confirmation.html"
+            return TemplateResponse(request, template, context)
+        if past_cap and not may_pass_cap:
+            self.message_user(
+                request,
+                f"Releasing these would send {past_cap} past the WhatsApp daily cap, which needs the "
+                "permission 'Can release held executions past the WhatsApp daily cap'. Nothing was released.",
+                messages.ERROR,
+            )
+            return None
+        released = [e for e in held if release(e.pk, reason=e.hold_reason, over_cap=bool(past_cap))]
+        for execution in released:
+            replay.record_in_history(request.user.pk, execution, "Released from held.")
+        self.message_user(request, f"Released {len(released)} held execution(s), oldest first.")
+        return None
+
     def _confirmation_page(self, request: HttpRequest, executions: list) -> TemplateResponse:
         force = self.has_force_replay_permission(request)
         rows = [
@@ -349,6 +414,7 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
                 "command": command_preview(execution),
                 "refusal": replay.check_replayable(execution, force=force),
                 "warning": replay.double_send_warning(execution),
+                "preview": replay.preview(execution),
             }
             for execution in executions
         ]
@@ -368,7 +434,10 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
     def _replay_confirmed(self, request: HttpRequest, executions: list) -> None:
         user = request.user.get_username()
         force = self.has_force_replay_permission(request)
-        results = [replay.replay_execution(execution.pk, user=user, force=force) for execution in executions]
+        results = [
+            replay.replay_execution(execution.pk, user=user, user_id=request.user.pk, force=force)
+            for execution in executions
+        ]
         replayed = sum(result.ok for result in results)
         skipped = Counter(result.refusal.reason.replace("_", " ") for result in results if not result.ok)
         if replayed:
@@ -463,7 +532,10 @@ class ExecutionStatsAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context=None) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        windows = [stats.compute_stats(days) for days in self.WINDOWS]
+        now = timezone.now()
+        windows = [stats.compute_stats(days, now=now) for days in self.WINDOWS]
+        hourly = stats.series(buckets=24, width=timedelta(hours=1), now=now)
+        daily = stats.series(buckets=30, width=timedelta(days=1), now=now)
         executions_url = reverse("admin:triggers_triggerexecution_changelist")
         status_rows = [
             (label, f"{executions_url}?status={value}", [window.by_status[value] for window in windows])
@@ -478,6 +550,7 @@ class ExecutionStatsAdmin(admin.ModelAdmin):
             "dlq_url": f"{executions_url}?status={StatusFilter.DLQ}",
             "undelivered_url": f"{executions_url}?delivery={DeliveryFilter.UNDELIVERED}",
             "watermark": windows[0].watermark,
+            "charts": charts(hourly, daily, windows[0].watermark.threshold),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/triggers/executionstats/stats.html", context)

@@ -151,6 +151,7 @@ _REFUSAL_STATUS = {
     replay.NOT_REPLAYABLE: status.HTTP_409_CONFLICT,
     replay.TRIGGER_DISABLED: status.HTTP_409_CONFLICT,
     replay.ALREADY_DELIVERED: status.HTTP_409_CONFLICT,
+    replay.WILL_NOT_RENDER: status.HTTP_409_CONFLICT,
     replay.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
 }
 
@@ -190,7 +191,9 @@ class ReplayView(APIView):
             raise PermissionDenied("Forcing a replay of a delivered message needs its own permission.")
         original = TriggerExecution.objects.filter(pk=pk).first()
         warning = replay.double_send_warning(original) if original else None
-        result = replay.replay_execution(int(pk), user=request.user.get_username(), force=force)
+        result = replay.replay_execution(
+            int(pk), user=request.user.get_username(), user_id=request.user.pk, force=force
+        )
         if result.ok:
             accepted = {"status": "ok", "new_execution_id": result.new_execution_id}
             if warning:
@@ -205,6 +208,29 @@ class ReplayView(APIView):
             body["retry_after_seconds"] = refusal.retry_after_seconds
             headers["Retry-After"] = str(refusal.retry_after_seconds)
         return Response(body, status=_REFUSAL_STATUS[refusal.reason], headers=headers)
+
+
+class ReplayPreviewView(APIView):
+    """What replaying an execution would send now: recipient, incoming text, outgoing message or script."""
+
+    permission_classes = [IsAdminUser, CanReplay]
+
+    @extend_schema(
+        summary="Preview what a replay would send",
+        responses={code: OpenApiTypes.OBJECT for code in (200, 404)},
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        execution = get_object_or_404(TriggerExecution.objects.select_related("trigger"), pk=pk)
+        refusal = replay.check_replayable(execution, force=request.user.has_perm(FORCE_REPLAY))
+        return Response(
+            {
+                "execution_id": execution.pk,
+                **replay.preview(execution).as_dict(),
+                "warning": replay.double_send_warning(execution),
+                "replayable": refusal is None,
+                "refusal": refusal.describe() if refusal else None,
+            }
+        )
 
 
 class StatsView(APIView):

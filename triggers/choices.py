@@ -37,6 +37,7 @@ class ExecutionStatus(models.TextChoices):
 
 class HoldReason(models.TextChoices):
     GATEWAY_DOWN = "gateway_down", "WhatsApp gateway unreachable"
+    DAILY_CAP = "daily_cap", "WhatsApp daily cap reached"
 
 
 class ErrorCategory(models.TextChoices):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django_tasks import task
 from django_tasks_db import DatabaseBackend
@@ -26,7 +26,7 @@ from triggers.inbound_media import with_media_url
 from triggers.models import ExecutionEvent, Trigger, TriggerExecution
 from triggers.outcomes import ActionOutcome
 from triggers.redelivery import next_redelivery_at
-from triggers.stats import check_watermark
+from triggers.stats import check_watermark, daily_cap_room
 
 logger = logging.getLogger("evonexus.executor")
 
@@ -64,6 +64,9 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
         return ActionOutcome.permanent(refusal, attempts=0)
     if sends_whatsapp(trigger) and not breaker.may_send(execution.pk):
         return ActionOutcome.held(HoldReason.GATEWAY_DOWN, "waiting for the WhatsApp gateway to come back")
+    if sends_whatsapp(trigger) and not execution.over_cap_allowed and daily_cap_room() == 0:
+        why = f"the WhatsApp daily cap ({settings.WHATSAPP_DAILY_CAP} in 24 h) is reached: waiting for room"
+        return ActionOutcome.held(HoldReason.DAILY_CAP, why)
     try:
         event = with_media_url(execution.event_data)
         if trigger.action_type == ActionType.SCRIPT:
@@ -164,15 +167,46 @@ def release_waiting(*, now: datetime | None = None) -> list[int]:
     return released
 
 
-def release(execution_id: int, *, run_after: datetime | None = None) -> bool:
-    """Return whether this call released the waiting execution (held → pending, queued)."""
+def release(
+    execution_id: int,
+    *,
+    run_after: datetime | None = None,
+    reason: str = HoldReason.GATEWAY_DOWN,
+    over_cap: bool = False,
+) -> bool:
+    """Return whether this call released the execution held for `reason` (held → pending, queued).
+
+    The conditional UPDATE makes it once, however many callers race; `over_cap`
+    lets it send past the daily cap (an operator who may said so).
+    """
     with transaction.atomic():
+        changes = {"status": ExecutionStatus.PENDING, "hold_reason": ""}
+        if over_cap:
+            changes["over_cap_allowed"] = True
         won = TriggerExecution.objects.filter(
-            pk=execution_id, status=ExecutionStatus.HELD, hold_reason=HoldReason.GATEWAY_DOWN
-        ).update(status=ExecutionStatus.PENDING, hold_reason="")
+            pk=execution_id, status=ExecutionStatus.HELD, hold_reason=reason
+        ).update(**changes)
         if won:
             enqueue_execution(execution_id, run_after=run_after)
     return bool(won)
+
+
+def capped() -> "QuerySet[TriggerExecution]":
+    """Return the executions waiting for room under the daily cap, oldest first."""
+    return TriggerExecution.objects.filter(
+        status=ExecutionStatus.HELD, hold_reason=HoldReason.DAILY_CAP
+    ).order_by("created_at", "id")
+
+
+def release_capped(*, now: datetime | None = None) -> list[int]:
+    """Return the executions released because the rolling 24 hours have room again, oldest first.
+
+    As many as there is room for; the cap off releases them all. The reaper's
+    pass calls it, so they go without an operator.
+    """
+    room = daily_cap_room(now=now)
+    ids = list(capped().values_list("pk", flat=True)[: room if room is not None else None])
+    return [pk for pk in ids if release(pk, reason=HoldReason.DAILY_CAP)]
 
 
 def resume_sends(*, now: datetime | None = None) -> None:

@@ -30,6 +30,9 @@ MESSAGES_DELIVERED = Counter(
 BREAKER_TRANSITIONS = Counter(
     "evonexus_gateway_breaker_transitions", "Moves of the WhatsApp gateway breaker, by state reached.", ["to"]
 )
+WATERMARK_FLIPS = Counter(
+    "evonexus_watermark_flips", "Flips of the WhatsApp volume watermark, by the side reached.", ["to"]
+)
 MESSAGES_READ = Counter("evonexus_whatsapp_messages_read", "Our WhatsApp messages first reported read.")
 
 

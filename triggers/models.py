@@ -174,6 +174,8 @@ class TriggerExecution(models.Model):
     send_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # Why a `held` execution waits (empty otherwise).
     hold_reason = models.CharField(max_length=20, choices=HoldReason.choices, blank=True, default="")
+    # Released past the daily cap by an operator who may: it sends whatever the count.
+    over_cap_allowed = models.BooleanField(default=False)
     # When the reaper last queued this execution again (it does so at most once a period).
     requeued_at = models.DateTimeField(null=True, blank=True)
     # Set while an automatic redelivery is scheduled; cleared when it starts or is cancelled.
@@ -193,6 +195,7 @@ class TriggerExecution(models.Model):
         ordering = ["-created_at", "-id"]
         permissions = [
             ("replay_triggerexecution", "Can replay trigger executions"),
+            ("release_over_cap_triggerexecution", "Can release held executions past the WhatsApp daily cap"),
             ("force_replay_triggerexecution", "Can replay executions whose message WhatsApp delivered"),
         ]
         constraints = [
@@ -211,7 +214,8 @@ class TriggerExecution(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Execution {self.pk} of {self.trigger_id} ({self.status})"
+        # The admin's title and History: "Execution #4 · echo · Failed (retryable)".
+        return f"Execution #{self.pk} · {self.trigger.slug} · {self.get_status_display()}"
 
 
 class ExecutionEvent(models.Model):

@@ -9,6 +9,7 @@ CHANGE_TRIGGERS = "triggers.change_trigger"
 VIEW_EXECUTIONS = "triggers.view_triggerexecution"
 REPLAY_EXECUTIONS = "triggers.replay_triggerexecution"
 FORCE_REPLAY = "triggers.force_replay_triggerexecution"
+RELEASE_OVER_CAP = "triggers.release_over_cap_triggerexecution"
 OPERATE_BREAKER = "triggers.operate_gatewaybreaker"
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from evonexus.logs import log_event
 from triggers.choices import ErrorCategory, ExecutionStatus, failure_status
-from triggers.executor import enqueue_execution, tick_gateway
+from triggers.executor import enqueue_execution, release_capped, tick_gateway
 from triggers.models import TriggerExecution
 
 logger = logging.getLogger("evonexus.reaper")
@@ -90,4 +90,5 @@ def reap(*, now: datetime | None = None) -> ReapResult:
     now = now or timezone.now()
     result = ReapResult(lost=reap_lost_runs(now), requeued=requeue_stranded(now))
     tick_gateway(now=now)
+    release_capped(now=now)
     return result

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -19,6 +20,7 @@ from django.utils import timezone
 from evonexus.logs import log_event
 from triggers.executor import enqueue_execution
 from triggers.models import ExecutionStatus, TriggerExecution
+from triggers.preview import preview
 from triggers.reaper import LOST_WORKER_ERROR
 
 logger = logging.getLogger("evonexus.replay")
@@ -30,6 +32,7 @@ NOT_REPLAYABLE = "not_replayable"
 RATE_LIMITED = "rate_limited"
 TRIGGER_DISABLED = "trigger_disabled"
 ALREADY_DELIVERED = "already_delivered"
+WILL_NOT_RENDER = "will_not_render"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ReplayRefusal:
     reason: str
     current_status: str | None = None
     retry_after_seconds: int | None = None
+    detail: str = ""
 
     def describe(self) -> str:
         """Return the refusal as a sentence for people."""
@@ -48,6 +52,8 @@ class ReplayRefusal:
             return f"rate-limited: replayed less than a minute ago, try in {self.retry_after_seconds} s"
         if self.reason == TRIGGER_DISABLED:
             return "its trigger is disabled"
+        if self.reason == WILL_NOT_RENDER:
+            return self.detail
         if self.reason == ALREADY_DELIVERED:
             return "WhatsApp delivered its message already (forcing a replay needs its own permission)"
         return "not found"
@@ -100,6 +106,8 @@ def check_replayable(
         return ReplayRefusal(NOT_REPLAYABLE, current_status=execution.status)
     if not force and execution.messages.filter(delivered_at__isnull=False).exists():
         return ReplayRefusal(ALREADY_DELIVERED)
+    if error := preview(execution).error:
+        return ReplayRefusal(WILL_NOT_RENDER, detail=error)
     if not execution.trigger.enabled:
         return ReplayRefusal(TRIGGER_DISABLED)
     last_replay = TriggerExecution.objects.filter(chain_filter(execution)).aggregate(
@@ -113,8 +121,18 @@ def check_replayable(
     return None
 
 
+def record_in_history(user_id: int, execution: TriggerExecution, message: str) -> None:
+    """Add `message` to the execution's History in the admin, as done by user `user_id`."""
+    LogEntry.objects.log_actions(user_id, [execution], CHANGE, message, single_object=True)
+
+
 def replay_execution(
-    execution_id: int, *, user: str = "-", now: datetime | None = None, force: bool = False
+    execution_id: int,
+    *,
+    user: str = "-",
+    user_id: int | None = None,
+    now: datetime | None = None,
+    force: bool = False,
 ) -> ReplayResult:
     """Return the result of replaying one execution.
 
@@ -122,7 +140,8 @@ def replay_execution(
     replayable; of concurrent replays exactly one wins) and a new pending
     execution with the same trigger, event and key, `replay_of` the original,
     is created with its task. `force` replays even a delivered message (see
-    `check_replayable`). `now` is for tests.
+    `check_replayable`). With `user_id` (the operator's account) the replay
+    goes into both executions' History in the admin. `now` is for tests.
     """
     now = now or timezone.now()
     try:
@@ -151,6 +170,9 @@ def replay_execution(
             replay_root_id=execution.replay_root_id or execution.pk,
         )
         enqueue_execution(replacement.pk)
+        if user_id is not None:
+            record_in_history(user_id, execution, f"Replayed as execution #{replacement.pk}.")
+            record_in_history(user_id, replacement, f"Created as the replay of execution #{execution.pk}.")
     log_event(
         logger,
         "trigger_replay",

@@ -6,6 +6,7 @@ which the executor calls after each action that contacted the gateway.
 ORM aggregates only (no SQL strings), a handful of queries whatever the table size.
 """
 
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from evonexus.logs import log_event
+from triggers.metrics import WATERMARK_FLIPS
 from triggers.models import ExecutionEvent, ExecutionStatus, SentMessage, TriggerExecution, WatermarkState
 from triggers.receipts import undelivered
 
@@ -49,6 +51,18 @@ def current_watermark(*, now: datetime | None = None) -> Watermark:
     """Return the watermark now: sends over the threshold is a hit; equal is not. Writes nothing."""
     now = now or timezone.now()
     return Watermark(whatsapp_sends_since(now - timedelta(hours=24)), settings.WHATSAPP_DAILY_WATERMARK)
+
+
+def daily_cap_room(*, now: datetime | None = None) -> int | None:
+    """Return how many more WhatsApp messages may go out under `WHATSAPP_DAILY_CAP` now (`None`: no cap).
+
+    Counts the messages the gateway accepted in the rolling 24 hours, by when
+    they were sent (an execution held for a day counts when it finally sends).
+    """
+    if not settings.WHATSAPP_DAILY_CAP:
+        return None
+    since = (now or timezone.now()) - timedelta(hours=24)
+    return max(settings.WHATSAPP_DAILY_CAP - SentMessage.objects.filter(sent_at__gte=since).count(), 0)
 
 
 def check_watermark(*, now: datetime | None = None) -> Watermark:
@@ -154,6 +168,65 @@ def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
     )
 
 
+@dataclass(frozen=True)
+class Series:
+    """Counts per time bucket, oldest first: each bucket a dict of `label`, `start`, and the counts.
+
+    The buckets tile the rolling window exactly (the last one ends now), so
+    their totals equal `compute_stats`' numbers over the same window.
+    """
+
+    buckets: list[dict]
+
+    def total(self, key: str) -> int:
+        return sum(bucket[key] for bucket in self.buckets)
+
+
+def _bucketed(queryset, field: str, edges: list[datetime], counts: dict[str, Q]) -> list[dict]:
+    """Return, per bucket between consecutive `edges`, each of `counts` (a name -> filter) counted."""
+    expressions = {}
+    for index, (start, end) in enumerate(itertools.pairwise(edges)):
+        within = Q(**{f"{field}__gte": start}) & (
+            Q(**{f"{field}__lte": end}) if index == len(edges) - 2 else Q(**{f"{field}__lt": end})
+        )
+        for name, condition in counts.items():
+            expressions[f"b{index}_{name}"] = Count("id", filter=within & condition)
+    window = {f"{field}__gte": edges[0], f"{field}__lte": edges[-1]}
+    totals = queryset.filter(**window).aggregate(**expressions)
+    return [{name: totals[f"b{index}_{name}"] for name in counts} for index in range(len(edges) - 1)]
+
+
+def series(*, buckets: int, width: timedelta, now: datetime | None = None) -> Series:
+    """Return `buckets` buckets of `width` ending now: executions by outcome, duplicates, WhatsApp sends.
+
+    Outcomes count executions by creation time and current status
+    (`completed`, `failed`, `failed_retryable`) and those that sent WhatsApp
+    (`sends`, the watermark's measure); `duplicates` the deliveries absorbed, by
+    arrival. Two queries, whatever the number of buckets.
+    """
+    now = now or timezone.now()
+    edges = [now - width * (buckets - index) for index in range(buckets + 1)]
+    counts = {status: Q(status=status) for status in ("completed", "failed", "failed_retryable")}
+    # WhatsApp sends as the table and the watermark count them: executions that sent or tried.
+    counts["sends"] = Q(whatsapp_attempts__gt=0)
+    by_outcome = _bucketed(TriggerExecution.objects.all(), "created_at", edges, counts)
+    duplicates = _bucketed(
+        ExecutionEvent.objects.all(), "at", edges, {"duplicates": Q(kind=ExecutionEvent.Kind.DUPLICATE)}
+    )
+    label_format = "%H:%M" if width < timedelta(days=1) else "%d %b"
+    return Series(
+        [
+            {
+                "label": timezone.localtime(edges[index + 1]).strftime(label_format),
+                "start": edges[index],
+                **by_outcome[index],
+                **duplicates[index],
+            }
+            for index in range(buckets)
+        ]
+    )
+
+
 def record_watermark_state(watermark: Watermark, now: datetime) -> bool:
     """Return whether this call flipped the stored watermark state (and logged the flip).
 
@@ -165,6 +238,8 @@ def record_watermark_state(watermark: Watermark, now: datetime) -> bool:
     WatermarkState.objects.get_or_create(pk=1)
     flipped = WatermarkState.objects.filter(pk=1).exclude(hit=hit).update(hit=hit, changed_at=now) == 1
     fields = {"sends_24h": watermark.sends_24h, "threshold": watermark.threshold}
+    if flipped:
+        WATERMARK_FLIPS.labels("hit" if hit else "cleared").inc()
     if flipped and hit:
         log_event(logger, "circuit_breaker_watermark_hit", level=logging.WARNING, **fields)
     elif flipped:

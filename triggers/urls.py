@@ -30,6 +30,11 @@ urlpatterns = [
     re_path(
         r"^executions/(?P<pk>[0-9]{1,18})/replay/?$", api.ReplayView.as_view(), name="execution-replay"
     ),
+    re_path(
+        r"^executions/(?P<pk>[0-9]{1,18})/replay-preview/?$",
+        api.ReplayPreviewView.as_view(),
+        name="execution-replay-preview",
+    ),
     # Any text is routed here so that a malformed id gets the endpoint's JSON 404.
     re_path(r"^(?P<public_id>[^/]+)/webhook/?$", webhook.WebhookView.as_view(), name="trigger-webhook"),
 ]

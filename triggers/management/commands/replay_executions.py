@@ -5,10 +5,12 @@ import sys
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from triggers.models import TriggerExecution
+from triggers.preview import preview
 from triggers.replay import check_replayable, dead_letter_queue, double_send_warning, replay_execution
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -40,10 +42,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="replay even executions whose message WhatsApp delivered"
         )
+        parser.add_argument(
+            "--user", help="the operator's username: the replays go into the executions' History as theirs"
+        )
         parser.add_argument("--dry-run", action="store_true", help="say what would happen; change nothing")
 
     def handle(self, *args, ids: list[int], dlq: bool, trigger, since, limit: int, dry_run: bool, **options):
         self.force = options["force"]
+        self.user_id = None
+        if options["user"]:
+            operator = get_user_model().objects.filter(username=options["user"]).first()
+            if operator is None:
+                raise CommandError(f"no user {options['user']!r}")
+            self.user_id = operator.pk
         if not 1 <= limit <= settings.REPLAY_BULK_MAX:
             raise CommandError(f"--limit must be between 1 and REPLAY_BULK_MAX ({settings.REPLAY_BULK_MAX})")
         if len(ids) > settings.REPLAY_BULK_MAX:
@@ -70,7 +81,9 @@ class Command(BaseCommand):
     def _replay(self, execution_id: int) -> tuple[str, bool]:
         execution = TriggerExecution.objects.filter(pk=execution_id).first()
         warning = double_send_warning(execution) if execution else None
-        result = replay_execution(execution_id, user="replay_executions", force=self.force)
+        result = replay_execution(
+            execution_id, user="replay_executions", user_id=self.user_id, force=self.force
+        )
         if result.ok:
             note = f" (beware: {warning})" if warning else ""
             return f"{execution_id}: replayed as {result.new_execution_id}{note}", True
@@ -84,4 +97,5 @@ class Command(BaseCommand):
         if refusal:
             return f"{execution_id}: would be refused, {refusal.describe()}", False
         warning = double_send_warning(execution)
-        return f"{execution_id}: would replay" + (f" (beware: {warning})" if warning else ""), True
+        line = f"{execution_id}: would replay: {preview(execution).describe()}"
+        return line + (f" (beware: {warning})" if warning else ""), True

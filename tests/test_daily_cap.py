@@ -1,0 +1,115 @@
+"""A cap that holds: past WHATSAPP_DAILY_CAP sends in 24 h, executions wait, and go once there is room."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from tests.test_gateway_breaker import drain, statuses
+from triggers import executor
+from triggers.ingest import record_event
+from triggers.models import SentMessage, TriggerExecution
+from triggers.reaper import reap
+
+
+@pytest.fixture
+def shop(make_trigger, sandbox, settings):
+    settings.WHATSAPP_DAILY_CAP = 3
+    return make_trigger(
+        source="whatsapp", action_type="whatsapp", action_payload={"message": "order {{ n }}"}
+    )
+
+
+def five_events(shop) -> list[int]:
+    ids = [record_event(shop, {"sender": "5511977776666", "n": n}, f"evt-{n}").execution_id for n in range(5)]
+    DBTaskResult.objects.all().delete()  # run by hand below, in arrival order
+    for execution_id in ids:
+        executor.execute(execution_id)
+    return ids
+
+
+def a_day_later():
+    # The rolling window moves on: the first three sends fall out of it.
+    SentMessage.objects.update(sent_at=timezone.now() - timedelta(hours=25))
+
+
+def test_with_a_cap_of_3_five_events_send_3_and_hold_2(shop, sandbox):
+    ids = five_events(shop)
+
+    assert statuses(ids) == ["completed"] * 3 + ["held"] * 2
+    assert TriggerExecution.objects.get(pk=ids[3]).hold_reason == "daily_cap"
+    assert len(sandbox.messages()) == 3
+
+
+def test_when_the_window_has_room_again_they_go_in_order_each_once(shop, sandbox):
+    ids = five_events(shop)
+    a_day_later()
+
+    reap()  # the worker's pass: no operator
+    drain()
+
+    assert statuses(ids) == ["completed"] * 5
+    assert [m["body"]["text"] for m in sandbox.messages()] == [f"order {n}" for n in range(5)]
+
+
+def test_ten_concurrent_releases_of_one_held_execution_send_it_once(transactional_db, shop, sandbox):
+    ids = five_events(shop)
+    a_day_later()
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(executor.release(ids[3], reason="daily_cap")))
+        for _ in range(10)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    drain()
+
+    assert results.count(True) == 1
+    assert [m["body"]["text"] for m in sandbox.messages()].count("order 3") == 1
+
+
+def operator(django_user_model, *codenames: str):
+    user = django_user_model.objects.create_user("ops", password="pw-ops-12345", is_staff=True)
+    names = ["view_triggerexecution", "replay_triggerexecution", *codenames]
+    user.user_permissions.add(*Permission.objects.filter(codename__in=names))
+    return user
+
+
+def release_in_admin(client, ids: list[int], confirm: bool):
+    data = {"action": "release_held", "_selected_action": ids}
+    if confirm:
+        data["post"] = "yes"
+    return client.post("/admin/triggers/triggerexecution/", data, follow=confirm)
+
+
+def test_releasing_past_the_cap_without_the_permission_is_refused_and_says_so(
+    shop, client, django_user_model
+):
+    ids = five_events(shop)
+    client.force_login(operator(django_user_model))
+
+    page = release_in_admin(client, ids[3:], confirm=False).content.decode()
+    done = release_in_admin(client, ids[3:], confirm=True).content.decode()
+
+    assert "sends 2 past the daily cap" in page and "which you do not have" in page
+    assert "Nothing was released" in done
+    assert statuses(ids[3:]) == ["held", "held"]
+
+
+def test_an_operator_who_may_releases_past_the_cap_and_history_shows_it(
+    shop, sandbox, client, django_user_model
+):
+    ids = five_events(shop)
+    client.force_login(operator(django_user_model, "release_over_cap_triggerexecution"))
+
+    release_in_admin(client, ids[3:], confirm=True)
+    drain()
+
+    assert statuses(ids) == ["completed"] * 5
+    history = client.get(f"/admin/triggers/triggerexecution/{ids[3]}/history/").content.decode()
+    assert "Released from held." in history
