@@ -184,3 +184,13 @@ def test_evolution_api_v2_status_updates_count_as_receipts(client, make_trigger,
     sent.refresh_from_db()
     assert delivered == read == {"status": "receipt", "matched": 1}
     assert sent.delivered_at is not None and sent.read_at is not None
+
+
+@pytest.mark.parametrize("ids", [42, "3EB0", {"a": 1}, None, [1, None, ["x"]]])
+def test_a_receipt_with_message_ids_of_any_shape_is_answered_never_a_500(client, make_trigger, ids):
+    body = copy.deepcopy(RECEIPT)
+    body["data"]["MessageIDs"] = ids
+
+    response = post(client, make_trigger(source="whatsapp"), body)
+
+    assert response.json() == {"status": "receipt", "matched": 0}

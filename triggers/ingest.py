@@ -230,7 +230,8 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     payload = authenticated.payload
     event = sources.parse_event(trigger.source, delivery.headers, payload)
     if sources.is_receipt(event):
-        matched = apply_receipt(event.get("message_ids") or [], str(event.get("state")))
+        ids = event.get("message_ids")
+        matched = apply_receipt(ids if isinstance(ids, list) else [], str(event.get("state")))
         return Outcome(RECEIPT, trigger=trigger, matched=matched)
     if sources.is_connected(event):
         # The instance is back: the gateway breaker, if open, tries one send.
