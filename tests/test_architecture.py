@@ -1,6 +1,7 @@
 """The house rules for the code's shape: no import cycles, arrows pointing down, one record per source."""
 
 import ast
+import re
 from pathlib import Path
 
 from tests.support.processes import ROOT
@@ -92,3 +93,19 @@ def test_sources_is_pure_and_imports_only_the_redaction_rule():
 
 def test_every_source_has_exactly_one_record():
     assert sorted(SOURCES) == sorted(Source.values)
+
+
+# The development guide lives beside the repository; naming it here would be a citation too.
+OUTSIDE = re.compile(re.escape("..") + "/" + "shared|" + "shared" + "/guide")
+
+
+def test_nothing_cites_files_outside_the_repository():
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*")
+        if path.suffix in (".py", ".md", ".html", ".sh", ".toml")
+        and not {".venv", ".git", "node_modules"} & set(path.parts)
+        and OUTSIDE.search(path.read_text(errors="ignore"))
+    ]
+
+    assert offenders == []

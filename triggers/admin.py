@@ -80,6 +80,19 @@ class CheckedSelectionAdmin(admin.ModelAdmin):
         return super().response_action(request, queryset)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An admin page to look at, not to edit: no add, change or delete."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Trigger)
 class TriggerAdmin(CheckedSelectionAdmin):
     """Triggers. The secret is shown once, on the add form; after that only rotation changes it."""
@@ -451,7 +464,7 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
 
 
 @admin.register(GatewayBreaker)
-class GatewayBreakerAdmin(CheckedSelectionAdmin):
+class GatewayBreakerAdmin(ReadOnlyAdmin, CheckedSelectionAdmin):
     """The WhatsApp gateway breaker: its state, and the operator's open (maintenance) and close."""
 
     list_display = ["__str__", "waiting", "opened_at", "next_probe_at", "consecutive_failures", "changed_by"]
@@ -468,15 +481,6 @@ class GatewayBreakerAdmin(CheckedSelectionAdmin):
         "changed_by",
     ]
     actions = ["close_breaker", "open_breaker"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(OPERATE_BREAKER)
@@ -512,22 +516,13 @@ class GatewayBreakerAdmin(CheckedSelectionAdmin):
 
 
 @admin.register(ExecutionStats)
-class ExecutionStatsAdmin(admin.ModelAdmin):
+class ExecutionStatsAdmin(ReadOnlyAdmin):
     """The "Execution stats" page: the numbers for 1, 7 and 30 days, and the watermark."""
 
     WINDOWS = (1, 7, 30)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.has_perm(VIEW_EXECUTIONS)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> TemplateResponse:
         if not self.has_view_permission(request):

@@ -52,9 +52,7 @@ def _breaker() -> QuerySet[GatewayBreaker]:
 
 def waiting() -> QuerySet[TriggerExecution]:
     """Return the executions waiting for the gateway, oldest first."""
-    return TriggerExecution.objects.filter(
-        status=ExecutionStatus.HELD, hold_reason=HoldReason.GATEWAY_DOWN
-    ).order_by("created_at", "id")
+    return TriggerExecution.objects.held(HoldReason.GATEWAY_DOWN)
 
 
 def _transition(to: str, now: datetime, **fields) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q
 from django.utils import timezone
 from django_tasks import task
 from django_tasks_db import DatabaseBackend
@@ -62,9 +62,10 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
     trigger, payload = execution.trigger, execution.trigger.action_payload
     if refusal := demo_refusal(trigger):
         return ActionOutcome.permanent(refusal, attempts=0)
-    if sends_whatsapp(trigger) and not breaker.may_send(execution.pk):
+    sends = sends_whatsapp(trigger)
+    if sends and not breaker.may_send(execution.pk):
         return ActionOutcome.held(HoldReason.GATEWAY_DOWN, "waiting for the WhatsApp gateway to come back")
-    if sends_whatsapp(trigger) and not execution.over_cap_allowed and daily_cap_room() == 0:
+    if sends and not execution.over_cap_allowed and daily_cap_room() == 0:
         why = f"the WhatsApp daily cap ({settings.WHATSAPP_DAILY_CAP} in 24 h) is reached: waiting for room"
         return ActionOutcome.held(HoldReason.DAILY_CAP, why)
     try:
@@ -191,13 +192,6 @@ def release(
     return bool(won)
 
 
-def capped() -> "QuerySet[TriggerExecution]":
-    """Return the executions waiting for room under the daily cap, oldest first."""
-    return TriggerExecution.objects.filter(
-        status=ExecutionStatus.HELD, hold_reason=HoldReason.DAILY_CAP
-    ).order_by("created_at", "id")
-
-
 def release_capped(*, now: datetime | None = None) -> list[int]:
     """Return the executions released because the rolling 24 hours have room again, oldest first.
 
@@ -205,7 +199,8 @@ def release_capped(*, now: datetime | None = None) -> list[int]:
     pass calls it, so they go without an operator.
     """
     room = daily_cap_room(now=now)
-    ids = list(capped().values_list("pk", flat=True)[: room if room is not None else None])
+    capped = TriggerExecution.objects.held(HoldReason.DAILY_CAP)
+    ids = list(capped.values_list("pk", flat=True)[: room if room is not None else None])
     return [pk for pk in ids if release(pk, reason=HoldReason.DAILY_CAP)]
 
 

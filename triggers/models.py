@@ -146,6 +146,10 @@ class ExecutionQuerySet(models.QuerySet):
         """Return transient failures that will be tried again automatically."""
         return self.filter(status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=False)
 
+    def held(self, reason: str) -> "ExecutionQuerySet":
+        """Return the executions held for `reason` (a `HoldReason`), in arrival order: the release order."""
+        return self.filter(status=ExecutionStatus.HELD, hold_reason=reason).order_by("created_at", "id")
+
 
 class TriggerExecution(models.Model):
     trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="executions")
