@@ -36,7 +36,6 @@ os.environ.update(
     DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}",
     SECRET_KEY="bench-secret-key-not-for-production-0123456789",
     REDIS_URL="redis://127.0.0.1:6379/14",
-    CONN_MAX_AGE="60",
 )
 
 

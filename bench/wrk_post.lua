@@ -1,5 +1,6 @@
--- POST a small JSON event with a unique Idempotency-Key on every request.
--- Arguments after "--": the trigger's secret (sent as a bearer token).
+-- POST a small JSON event with a unique Idempotency-Key on every request, or with
+-- "duplicates" one of 100 keys over and over (after the first 100, every one a duplicate).
+-- Arguments after "--": the trigger's secret (sent as a bearer token), then the mode.
 local threads = {}
 
 function setup(thread)
@@ -9,6 +10,7 @@ end
 
 function init(args)
   secret = args[1] or ""
+  duplicates = args[2] == "duplicates"
   counter = 0
   math.randomseed(os.time() + tid)
 end
@@ -16,6 +18,9 @@ end
 function request()
   counter = counter + 1
   local key = tid .. "-" .. counter .. "-" .. math.random(1, 1000000000)
+  if duplicates then
+    key = "dup-" .. (counter % 100)
+  end
   local body = '{"event": "order.paid", "data": {"n": ' .. counter .. '}}'
   local headers = {
     ["Content-Type"] = "application/json",

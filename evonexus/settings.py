@@ -80,24 +80,31 @@ TEMPLATES = [
 def _database_from_url(url: str) -> dict:
     """Return Django's DATABASES entry for `url` (sqlite:///path or postgres://...)."""
     try:
-        database = dj_database_url.parse(
-            url,
-            conn_max_age=env_int("CONN_MAX_AGE", 60, minimum=0),
-            conn_health_checks=True,
-        )
+        database = dj_database_url.parse(url)
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
     if database["ENGINE"] == "django.db.backends.sqlite3":
         # The embedded default: WAL lets readers run beside the one writer,
         # IMMEDIATE transactions take the write lock up front (no upgrade
         # deadlocks) and the timeout makes concurrent writers queue.
-        database["CONN_MAX_AGE"] = 0
         database["OPTIONS"] = {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",
             "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 30, minimum=1),
         }
-    elif database["ENGINE"] != "django.db.backends.postgresql":
+    elif database["ENGINE"] == "django.db.backends.postgresql":
+        # A pool per process (psycopg_pool): a request borrows an open connection
+        # and gives it back, with no health-check query in front of its first
+        # statement. The pool checks a connection when it comes back instead.
+        database["OPTIONS"] = {
+            "pool": {
+                "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
+                "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+                # Waiting longer for a connection than a sender waits for an answer helps nobody.
+                "timeout": env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10, minimum=1),
+            }
+        }
+    else:
         raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
     return database
 

@@ -48,7 +48,7 @@ def test_it_starts_with_the_development_secret_key_in_debug_mode(tmp_path):
     ("variable", "value", "message"),
     [
         ("DEBUG", "ture", "DEBUG must be true or false"),
-        ("CONN_MAX_AGE", "sixty", "CONN_MAX_AGE must be an integer"),
+        ("DATABASE_POOL_MAX_SIZE", "ten", "DATABASE_POOL_MAX_SIZE must be an integer"),
         ("WEBHOOK_MAX_BODY_BYTES", "0", "WEBHOOK_MAX_BODY_BYTES must be at least 1"),
         ("DATABASE_URL", "mysql://root@localhost/db", "DATABASE_URL must be a sqlite:// or postgres:// URL"),
         ("DATABASE_URL", "nonsense", "DATABASE_URL is malformed"),

@@ -11,8 +11,8 @@ from tests.support.forms import write_script
 from tests.support.processes import run_worker
 from tests.support.queue import queued_execution_ids
 from tests.support.signing import sign, webhook_path
-from triggers import ingest
-from triggers.models import TriggerExecution
+from triggers import ingest, recording
+from triggers.models import ExecutionEvent, TriggerExecution
 
 
 def test_it_accepts_a_new_event_with_202_and_one_pending_execution(make_trigger, post_event):
@@ -92,32 +92,43 @@ def test_it_ignores_events_the_filter_rejects_without_a_row(make_trigger, post_e
     assert TriggerExecution.objects.count() == 1
 
 
-def test_it_answers_the_loser_of_a_race_past_the_lookup_as_a_duplicate(make_trigger, monkeypatch):
+def test_it_answers_a_second_copy_as_a_duplicate_of_the_first_decided_by_the_constraint(make_trigger):
     trigger = make_trigger()
     holder = ingest.record_event(trigger, {"n": 1}, "race-key")
-    real_lookup = ingest.find_key_holder
-    calls = []
 
-    def lookup_that_misses_once(trigger_id, key):
-        calls.append(key)  # the first lookup happens before the winner committed
-        return None if len(calls) == 1 else real_lookup(trigger_id, key)
+    copy = ingest.record_event(trigger, {"n": 2}, "race-key")
 
-    monkeypatch.setattr(ingest, "find_key_holder", lookup_that_misses_once)
-
-    loser = ingest.record_event(trigger, {"n": 2}, "race-key")
-
-    assert loser == ingest.Recorded("duplicate", holder.execution_id, raced=True)
-    assert TriggerExecution.objects.count() == 1
+    assert copy == recording.Recorded("duplicate", holder.execution_id)
     assert TriggerExecution.objects.get().duplicate_count == 1
+    assert ExecutionEvent.objects.get().kind == "duplicate"
+
+
+def test_it_records_the_event_again_when_the_holder_was_replayed_between_conflict_and_count(
+    make_trigger, monkeypatch
+):
+    trigger = make_trigger()
+    holder = ingest.record_event(trigger, {"n": 1}, "k")
+    real_count = recording.count_duplicate
+
+    def count_after_a_replay(trigger_id, key):
+        TriggerExecution.objects.filter(pk=holder.execution_id).update(status="replayed")
+        return real_count(trigger_id, key)
+
+    monkeypatch.setattr(recording, "count_duplicate", count_after_a_replay)
+
+    again = ingest.record_event(trigger, {"n": 2}, "k")
+
+    assert again.outcome == "accepted" and again.execution_id != holder.execution_id
+    assert not ExecutionEvent.objects.exists()
 
 
 def test_it_lets_integrity_errors_other_than_the_key_conflict_surface(make_trigger):
     trigger = make_trigger()
 
-    with pytest.raises(IntegrityError) as caught, transaction.atomic():
-        TriggerExecution.objects.create(trigger=trigger, event_data=None, idempotency_key="k")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ingest.record_event(trigger, None, "k")
 
-    assert not ingest.is_idempotency_conflict(caught.value)
+    assert not TriggerExecution.objects.exists()
 
 
 def test_it_deduplicates_concurrent_deliveries_through_a_real_server(

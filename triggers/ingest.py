@@ -2,8 +2,8 @@
 
 `receive` is the one service behind the webhook URL: find the trigger, check
 the request's size and type, parse and authenticate it, filter, find the
-idempotency key and record the event exactly once. It answers an `Outcome`;
-the view only turns that into HTTP.
+idempotency key and record the event exactly once (`triggers.recording`). It
+answers an `Outcome`; the view only turns that into HTTP.
 """
 
 import hashlib
@@ -12,93 +12,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db import IntegrityError
 
 from triggers import sources
 from triggers.choices import Source
-from triggers.executor import enqueue_execution, resume_sends
+from triggers.executor import resume_sends
 from triggers.inbound_media import MediaStorageUnavailable, move_media_out
 from triggers.lookup import forget_trigger, get_trigger
-from triggers.models import (
-    IDEMPOTENCY_CONSTRAINT,
-    ExecutionEvent,
-    ExecutionStatus,
-    Trigger,
-    TriggerExecution,
-)
+from triggers.models import Trigger
 from triggers.receipts import apply_receipt
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What recording an event did: `accepted` a new execution or found a `duplicate`."""
-
-    outcome: str
-    execution_id: int
-    raced: bool = False
-
-
-def is_idempotency_conflict(exc: IntegrityError) -> bool:
-    """Return whether `exc` is the dedup constraint firing (and not any other integrity error)."""
-    diag = getattr(exc.__cause__, "diag", None)
-    if diag is not None:  # PostgreSQL names the constraint
-        return diag.constraint_name == IDEMPOTENCY_CONSTRAINT
-    message = str(exc)  # SQLite names the columns
-    return "UNIQUE constraint failed" in message and ".idempotency_key" in message
-
-
-def find_key_holder(trigger_id: int, key: str) -> int | None:
-    """Return the id of the live (not replayed) execution holding `key`, if any."""
-    return (
-        TriggerExecution.objects.filter(trigger_id=trigger_id, idempotency_key=key)
-        .exclude(status=ExecutionStatus.REPLAYED)
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
-def count_duplicate(execution_id: int) -> None:
-    """Count one absorbed duplicate delivery against the execution holding the key.
-
-    The count on the execution is for display; the event row says when it
-    arrived, so stats over a time window are exact.
-    """
-    with transaction.atomic():
-        TriggerExecution.objects.filter(pk=execution_id).update(duplicate_count=F("duplicate_count") + 1)
-        ExecutionEvent.objects.create(
-            execution_id=execution_id, kind=ExecutionEvent.Kind.DUPLICATE, at=timezone.now()
-        )
-
-
-def record_event(trigger: Trigger, event_data: dict, key: str | None) -> Recorded:
-    """Return the new pending execution for the event, or the one already holding its key.
-
-    The unique constraint decides, not the lookup: when two copies race past
-    the lookup, the loser's INSERT fails on the constraint only, and it is
-    answered as a duplicate of the winner. Any other integrity error is
-    raised. An event without a key is never deduplicated.
-    """
-    if key is not None and (holder := find_key_holder(trigger.pk, key)) is not None:
-        count_duplicate(holder)
-        return Recorded("duplicate", holder)
-    for _ in range(3):  # a holder can vanish between conflict and lookup; retry then
-        try:
-            with transaction.atomic():
-                execution = TriggerExecution.objects.create(
-                    trigger=trigger, event_data=event_data, idempotency_key=key
-                )
-                enqueue_execution(execution.pk)
-            return Recorded("accepted", execution.pk)
-        except IntegrityError as exc:
-            if key is None or not is_idempotency_conflict(exc):
-                raise
-        holder = find_key_holder(trigger.pk, key)
-        if holder is not None:
-            count_duplicate(holder)
-            return Recorded("duplicate", holder, raced=True)
-    raise RuntimeError(f"could not record event with key {key!r} for trigger {trigger.pk}")
+from triggers.recording import record_event
 
 
 @dataclass(frozen=True)
@@ -126,7 +49,6 @@ class Outcome:
     trigger: Trigger | None = None
     execution_id: int | None = None
     key: str | None = None
-    raced: bool = False
     matched: int = 0  # receipts: how many of the messages it names are ours
 
 
@@ -271,4 +193,4 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
         forget_trigger(trigger.public_id)
         return _rejected(None, "not_found", "No trigger with this webhook URL.")
     status = DUPLICATE if recorded.outcome == "duplicate" else ACCEPTED
-    return Outcome(status, trigger=trigger, execution_id=recorded.execution_id, key=key, raced=recorded.raced)
+    return Outcome(status, trigger=trigger, execution_id=recorded.execution_id, key=key)

@@ -33,6 +33,7 @@ __all__ = [
     "HoldReason",
     "SentMessage",
     "Source",
+    "StatsHour",
     "Trigger",
     "TriggerExecution",
     "WatermarkState",
@@ -152,7 +153,8 @@ class ExecutionQuerySet(models.QuerySet):
 
 
 class TriggerExecution(models.Model):
-    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="executions")
+    # No index of its own: (trigger, -created_at) and the dedup index both lead with it.
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="executions", db_index=False)
     event_data = models.JSONField(default=dict)
     # NULL, not "", means "no key": such events are never deduplicated.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
@@ -184,13 +186,21 @@ class TriggerExecution(models.Model):
     requeued_at = models.DateTimeField(null=True, blank=True)
     # Set while an automatic redelivery is scheduled; cleared when it starts or is cancelled.
     redelivery_at = models.DateTimeField(null=True, blank=True)
+    # Indexed where set only (see Meta): most executions are no replay, and every
+    # INSERT would otherwise write a NULL into two more indexes.
     replay_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays", db_index=False
     )
     # The first execution of this event (None on that first one): the replay
     # chain, for the per-event rate limit, is one query away.
     replay_root = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+        db_index=False,
     )
 
     objects = ExecutionQuerySet.as_manager()
@@ -215,6 +225,14 @@ class TriggerExecution(models.Model):
             models.Index(fields=["status", "-created_at"], name="triggers_exec_status_created"),
             models.Index(fields=["created_at"], name="triggers_exec_created"),
             models.Index(fields=["trigger", "-created_at"], name="triggers_exec_trigger_created"),
+            models.Index(
+                fields=["replay_of"], condition=Q(replay_of__isnull=False), name="triggers_exec_replay_of"
+            ),
+            models.Index(
+                fields=["replay_root"],
+                condition=Q(replay_root__isnull=False),
+                name="triggers_exec_replay_root",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -300,6 +318,47 @@ class WatermarkState(models.Model):
 
     def __str__(self) -> str:
         return "watermark hit" if self.hit else "below watermark"
+
+
+def _counter() -> models.BigIntegerField:
+    # A database default: each table's rollup trigger writes its own counters only.
+    return models.BigIntegerField(default=0, db_default=0)
+
+
+class StatsHour(models.Model):
+    """Counters for one UTC hour (one row per shard): the stats rollup, kept by database triggers.
+
+    Executions count in the hour they were created, by their status now;
+    duplicates and redeliveries in the hour they arrived or were scheduled;
+    messages in the hour they were sent, by what receipts said since. See
+    `triggers.rollup`, which writes it; `triggers.stats` reads it.
+    """
+
+    hour = models.DateTimeField()
+    shard = models.SmallIntegerField(default=0)
+    executions = _counter()
+    pending = _counter()
+    running = _counter()
+    completed = _counter()
+    failed_retryable = _counter()
+    failed = _counter()
+    replayed = _counter()
+    held = _counter()
+    dead_letter = _counter()  # failed_retryable with no automatic redelivery ahead
+    operator_replays = _counter()  # executions that are a replay of another
+    whatsapp_executions = _counter()  # executions that contacted the gateway
+    whatsapp_attempts = _counter()
+    duplicates = _counter()
+    redeliveries = _counter()
+    messages_sent = _counter()
+    messages_delivered = _counter()
+    messages_read = _counter()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["hour", "shard"], name="triggers_stats_hour_shard")]
+
+    def __str__(self) -> str:
+        return f"stats for {self.hour:%Y-%m-%d %H}:00 (shard {self.shard})"
 
 
 class ExecutionStats(TriggerExecution):

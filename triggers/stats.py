@@ -3,22 +3,25 @@
 Reading stats never writes; the watermark's flip is recorded by `check_watermark`,
 which the executor calls after each action that contacted the gateway.
 
-ORM aggregates only (no SQL strings), a handful of queries whatever the table size.
+The counts come from the hourly rollup (`StatsHour`, kept exact by database
+triggers: `triggers.rollup`), never from counting rows, so a read costs the
+same at a thousand executions or ten million. Windows are therefore whole
+hours: "the last N days" is the current hour and the 24N-1 hours before it.
 """
 
-import itertools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from evonexus.logs import log_event
 from triggers.metrics import WATERMARK_FLIPS
-from triggers.models import ExecutionEvent, ExecutionStatus, SentMessage, TriggerExecution, WatermarkState
+from triggers.models import ExecutionStatus, SentMessage, StatsHour, WatermarkState
 from triggers.receipts import undelivered
+from triggers.rollup import COUNTER_FIELDS
 
 logger = logging.getLogger("evonexus.stats")
 
@@ -30,9 +33,24 @@ def clamp_days(days: int) -> int:
     return max(MIN_DAYS, min(MAX_DAYS, days))
 
 
-def whatsapp_sends_since(since: datetime) -> int:
-    """Return how many executions created since `since` sent, or tried to send, WhatsApp."""
-    return TriggerExecution.objects.filter(created_at__gte=since, whatsapp_attempts__gt=0).count()
+HOUR = timedelta(hours=1)
+
+
+def window_start(hours: int, now: datetime) -> datetime:
+    """Return where a window of the last `hours` whole hours starts: the current hour is the last one."""
+    return now.replace(minute=0, second=0, microsecond=0) + HOUR - hours * HOUR
+
+
+def counters(start: datetime, now: datetime) -> dict[str, int]:
+    """Return every rollup counter summed over the hours from `start` to the current one."""
+    hours = StatsHour.objects.filter(hour__gte=start, hour__lt=window_start(0, now))
+    return hours.aggregate(**{name: Sum(name, default=0) for name in COUNTER_FIELDS})
+
+
+def whatsapp_sends_24h(now: datetime) -> int:
+    """Return how many executions of the last 24 hours sent, or tried to send, WhatsApp."""
+    hours = StatsHour.objects.filter(hour__gte=window_start(24, now), hour__lt=window_start(0, now))
+    return hours.aggregate(sends=Sum("whatsapp_executions", default=0))["sends"]
 
 
 @dataclass(frozen=True)
@@ -48,9 +66,12 @@ class Watermark:
 
 
 def current_watermark(*, now: datetime | None = None) -> Watermark:
-    """Return the watermark now: sends over the threshold is a hit; equal is not. Writes nothing."""
+    """Return the watermark now: sends over the threshold is a hit; equal is not. Writes nothing.
+
+    It counts the executions of the last 24 whole hours that contacted the gateway.
+    """
     now = now or timezone.now()
-    return Watermark(whatsapp_sends_since(now - timedelta(hours=24)), settings.WHATSAPP_DAILY_WATERMARK)
+    return Watermark(whatsapp_sends_24h(now), settings.WHATSAPP_DAILY_WATERMARK)
 
 
 def daily_cap_room(*, now: datetime | None = None) -> int | None:
@@ -119,50 +140,34 @@ class Stats:
 
 
 def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
-    """Return the stats over the last `days` days (clamped to 1-30). Reads only.
+    """Return the stats over the last `days` days (clamped to 1-30) in whole hours. Reads only.
 
-    Counts by creation time unless said otherwise: `dlq_size` is the queue
-    now; `idempotent_replays` counts duplicate deliveries by when they
-    arrived; `replays` counts operator replays and automatic redeliveries by
-    when they started; the WhatsApp messages count by when they were sent
-    (`undelivered`: not reported delivered `DELIVERY_ALERT_MINUTES` later);
-    the watermark always looks at the last 24 hours.
+    Executions count in the hour they were created, by their status now:
+    `dlq_size` is the queue now, whenever its executions came;
+    `idempotent_replays` counts duplicate deliveries by when they arrived;
+    `replays` counts operator replays by when they were made and automatic
+    redeliveries by when they were scheduled to run; the WhatsApp messages
+    count by when they were sent (`undelivered`: not reported delivered
+    `DELIVERY_ALERT_MINUTES` later); the watermark always looks at the last
+    24 hours.
     """
     now = now or timezone.now()
     days = clamp_days(days)
-    since = now - timedelta(days=days)
-    in_window = TriggerExecution.objects.filter(created_at__gte=since, created_at__lte=now)
-    contacted_gateway = Q(whatsapp_attempts__gt=0)
-    totals = in_window.aggregate(
-        total=Count("id"),
-        operator_replays=Count("id", filter=Q(replay_of__isnull=False)),
-        wpp=Count("id", filter=contacted_gateway),
-        wpp_attempts=Sum("whatsapp_attempts", filter=contacted_gateway, default=0),
-        **{f"status_{value}": Count("id", filter=Q(status=value)) for value in ExecutionStatus.values},
-    )
-    events = ExecutionEvent.objects.filter(at__gte=since, at__lte=now).aggregate(
-        duplicates=Count("id", filter=Q(kind=ExecutionEvent.Kind.DUPLICATE)),
-        redeliveries=Count("id", filter=Q(kind=ExecutionEvent.Kind.REDELIVERY)),
-    )
-    sent = SentMessage.objects.filter(sent_at__gte=since, sent_at__lte=now)
-    messages = sent.aggregate(
-        sent=Count("id"),
-        delivered=Count("id", filter=Q(delivered_at__isnull=False)),
-        read=Count("id", filter=Q(read_at__isnull=False)),
-    )
+    start = window_start(days * 24, now)
+    totals = counters(start, now)
     return Stats(
         window_days=days,
-        total_executions=totals["total"],
-        by_status={value: totals[f"status_{value}"] for value in ExecutionStatus.values},
-        dlq_size=TriggerExecution.objects.dead_letter().count(),
-        idempotent_replays=events["duplicates"],
-        replays=totals["operator_replays"] + events["redeliveries"],
-        wpp_command_count=totals["wpp"],
-        retries_observed=totals["wpp_attempts"] - totals["wpp"],
-        messages_sent=messages["sent"],
-        messages_delivered=messages["delivered"],
-        messages_read=messages["read"],
-        undelivered=undelivered(now=now).filter(sent_at__gte=since).count(),
+        total_executions=totals["executions"],
+        by_status={value: totals[value] for value in ExecutionStatus.values},
+        dlq_size=StatsHour.objects.aggregate(size=Sum("dead_letter", default=0))["size"],
+        idempotent_replays=totals["duplicates"],
+        replays=totals["operator_replays"] + totals["redeliveries"],
+        wpp_command_count=totals["whatsapp_executions"],
+        retries_observed=totals["whatsapp_attempts"] - totals["whatsapp_executions"],
+        messages_sent=totals["messages_sent"],
+        messages_delivered=totals["messages_delivered"],
+        messages_read=totals["messages_read"],
+        undelivered=undelivered(now=now).filter(sent_at__gte=start).count(),
         watermark=current_watermark(now=now),
         generated_at=now,
     )
@@ -172,8 +177,8 @@ def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
 class Series:
     """Counts per time bucket, oldest first: each bucket a dict of `label`, `start`, and the counts.
 
-    The buckets tile the rolling window exactly (the last one ends now), so
-    their totals equal `compute_stats`' numbers over the same window.
+    The buckets tile the window `compute_stats` counts over (whole hours, the
+    current one last), so their totals equal its numbers.
     """
 
     buckets: list[dict]
@@ -182,45 +187,44 @@ class Series:
         return sum(bucket[key] for bucket in self.buckets)
 
 
-def _bucketed(queryset, field: str, edges: list[datetime], counts: dict[str, Q]) -> list[dict]:
-    """Return, per bucket between consecutive `edges`, each of `counts` (a name -> filter) counted."""
-    expressions = {}
-    for index, (start, end) in enumerate(itertools.pairwise(edges)):
-        within = Q(**{f"{field}__gte": start}) & (
-            Q(**{f"{field}__lte": end}) if index == len(edges) - 2 else Q(**{f"{field}__lt": end})
-        )
-        for name, condition in counts.items():
-            expressions[f"b{index}_{name}"] = Count("id", filter=within & condition)
-    window = {f"{field}__gte": edges[0], f"{field}__lte": edges[-1]}
-    totals = queryset.filter(**window).aggregate(**expressions)
-    return [{name: totals[f"b{index}_{name}"] for name in counts} for index in range(len(edges) - 1)]
+# What the charts show: a bucket's key and the rollup counter it sums.
+SERIES_COUNTERS = {
+    "completed": "completed",
+    "failed": "failed",
+    "failed_retryable": "failed_retryable",
+    "sends": "whatsapp_executions",  # as the table and the watermark count them
+    "duplicates": "duplicates",
+}
 
 
 def series(*, buckets: int, width: timedelta, now: datetime | None = None) -> Series:
-    """Return `buckets` buckets of `width` ending now: executions by outcome, duplicates, WhatsApp sends.
+    """Return `buckets` buckets of `width` (whole hours) ending with the current hour.
 
     Outcomes count executions by creation time and current status
     (`completed`, `failed`, `failed_retryable`) and those that sent WhatsApp
     (`sends`, the watermark's measure); `duplicates` the deliveries absorbed, by
-    arrival. Two queries, whatever the number of buckets.
+    arrival. One query, whatever the number of buckets.
     """
     now = now or timezone.now()
-    edges = [now - width * (buckets - index) for index in range(buckets + 1)]
-    counts = {status: Q(status=status) for status in ("completed", "failed", "failed_retryable")}
-    # WhatsApp sends as the table and the watermark count them: executions that sent or tried.
-    counts["sends"] = Q(whatsapp_attempts__gt=0)
-    by_outcome = _bucketed(TriggerExecution.objects.all(), "created_at", edges, counts)
-    duplicates = _bucketed(
-        ExecutionEvent.objects.all(), "at", edges, {"duplicates": Q(kind=ExecutionEvent.Kind.DUPLICATE)}
+    end = window_start(0, now)
+    edges = [end - width * (buckets - index) for index in range(buckets + 1)]
+    per_hour = (
+        StatsHour.objects.filter(hour__gte=edges[0], hour__lt=end)
+        .values("hour")
+        .annotate(**{key: Sum(counter) for key, counter in SERIES_COUNTERS.items()})
     )
+    counts = [dict.fromkeys(SERIES_COUNTERS, 0) for _ in range(buckets)]
+    for hour in per_hour:
+        index = min(int((hour["hour"] - edges[0]) / width), buckets - 1)
+        for key in SERIES_COUNTERS:
+            counts[index][key] += hour[key]
     label_format = "%H:%M" if width < timedelta(days=1) else "%d %b"
     return Series(
         [
             {
                 "label": timezone.localtime(edges[index + 1]).strftime(label_format),
                 "start": edges[index],
-                **by_outcome[index],
-                **duplicates[index],
+                **counts[index],
             }
             for index in range(buckets)
         ]

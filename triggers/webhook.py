@@ -95,7 +95,7 @@ def log_outcome(outcome: ingest.Outcome, response: Response, seconds: float) -> 
         fields = {"matched": outcome.matched}
     else:
         if outcome.status == ingest.DUPLICATE:
-            evt = "idempotent_replay_race" if outcome.raced else "idempotent_replay"
+            evt = "idempotent_replay"
         fields = {"idem_key": outcome.key, "exec_id": outcome.execution_id}
     log_event(
         logger,

@@ -1,0 +1,198 @@
+"""Stats at any size: an hourly rollup kept by the database, exactly equal to the rows, rebuilt on demand."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections
+from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.support.commands import run_command
+from tests.support.forms import write_script
+from triggers import executor, reaper, rollup
+from triggers.choices import ExecutionStatus
+from triggers.ingest import record_event
+from triggers.models import ExecutionEvent, SentMessage, StatsHour, TriggerExecution
+from triggers.receipts import apply_receipt, record_sent
+from triggers.replay import replay_execution
+from triggers.stats import compute_stats, window_start
+
+
+def counted_from_rows(days: int, now) -> dict:
+    """Return what the rows say over the window `compute_stats(days, now=now)` covers: the reference."""
+    start, end = window_start(days * 24, now), window_start(0, now)
+    executions = TriggerExecution.objects.filter(created_at__gte=start, created_at__lt=end)
+    events = ExecutionEvent.objects.filter(at__gte=start, at__lt=end)
+    sent = SentMessage.objects.filter(sent_at__gte=start, sent_at__lt=end)
+    sends = executions.filter(whatsapp_attempts__gt=0)
+    return {
+        "total_executions": executions.count(),
+        "by_status": {status: executions.filter(status=status).count() for status in ExecutionStatus.values},
+        "dlq_size": TriggerExecution.objects.dead_letter().count(),
+        "idempotent_replays": events.filter(kind="duplicate").count(),
+        "replays": executions.exclude(replay_of=None).count() + events.filter(kind="redelivery").count(),
+        "wpp_command_count": sends.count(),
+        "retries_observed": (sends.aggregate(n=Sum("whatsapp_attempts"))["n"] or 0) - sends.count(),
+        "messages_sent": sent.count(),
+        "messages_delivered": sent.filter(delivered_at__isnull=False).count(),
+        "messages_read": sent.filter(read_at__isnull=False).count(),
+    }
+
+
+def assert_rollup_equals_rows(now=None) -> None:
+    now = now or timezone.now()
+    for days in (1, 7, 30):
+        stats = compute_stats(days, now=now).as_dict()
+        expected = counted_from_rows(days, now)
+        assert {key: stats[key] for key in expected} == expected, f"{days}-day window"
+
+
+def rollup_totals() -> dict:
+    return StatsHour.objects.aggregate(**{name: Sum(name) for name in rollup.COUNTER_FIELDS})
+
+
+@pytest.fixture
+def mixed_workload(make_trigger, scripts_dir, settings):
+    """New events, duplicates, runs that complete and fail, a replay, a redelivery, the reaper, receipts."""
+    settings.AUTO_REDELIVERY_SCHEDULE = [60]
+    write_script(scripts_dir, "ok.sh", "cat >/dev/null; echo done")
+    write_script(scripts_dir, "flaky.sh", "cat >/dev/null; exit 75")  # EX_TEMPFAIL: transient
+    ok = make_trigger(action_payload={"script": "ok.sh"})
+    flaky = make_trigger(action_payload={"script": "flaky.sh"}, auto_redeliveries=1)
+    for n in range(6):
+        record_event(ok, {"n": n}, f"ok-{n}")
+        record_event(ok, {"n": n}, f"ok-{n}")  # a duplicate of each
+    record_event(ok, {"n": "no key"}, None)
+    for pk in TriggerExecution.objects.filter(trigger=ok).values_list("pk", flat=True)[:4]:
+        executor.execute(pk)
+    failing = [record_event(flaky, {"n": n}, f"flaky-{n}").execution_id for n in range(3)]
+    for pk in failing:
+        executor.execute(pk)  # a redelivery scheduled for each
+    TriggerExecution.objects.filter(pk=failing[0]).update(redelivery_at=None)  # now in the DLQ
+    replay_execution(failing[0])
+    lost = record_event(ok, {"n": "lost"}, "lost").execution_id
+    long_ago = timezone.now() - timedelta(hours=2)
+    TriggerExecution.objects.filter(pk=lost).update(status="running", started_at=long_ago)
+    reaper.reap()
+    TriggerExecution.objects.filter(pk=failing[1]).update(created_at=timezone.now() - timedelta(days=3))
+    done = TriggerExecution.objects.filter(status="completed").values_list("pk", flat=True)
+    for n, pk in enumerate(done[:3]):
+        record_sent(pk, f"msg-{n}", "5511988887777")
+    apply_receipt(["msg-0", "msg-1"], "Delivered")
+    apply_receipt(["msg-0"], "Read")
+    return ok
+
+
+def test_the_rollup_equals_the_rows_after_a_mixed_workload(mixed_workload):
+    statuses = set(TriggerExecution.objects.values_list("status", flat=True))
+
+    assert {"completed", "failed_retryable", "replayed", "pending"} <= statuses  # the workload did its job
+    assert ExecutionEvent.objects.filter(kind="redelivery").exists()
+    assert_rollup_equals_rows()
+
+
+def test_deleting_executions_takes_their_counts_back(mixed_workload):
+    mixed_workload.delete()  # cascades to its executions, events and messages
+
+    assert_rollup_equals_rows()
+
+
+def test_rebuild_stats_recounts_a_rollup_that_a_manual_fix_bypassed(mixed_workload):
+    before = rollup_totals()
+    StatsHour.objects.all().delete()
+    StatsHour.objects.create(hour=timezone.now() - timedelta(days=400), executions=99)  # a stale stray
+
+    _, output = run_command("rebuild_stats")
+
+    assert "rebuilt the stats rollup" in output
+    assert rollup_totals() == before
+    assert_rollup_equals_rows()
+
+
+def test_rebuild_stats_of_an_empty_database_writes_nothing(db):
+    run_command("rebuild_stats")
+
+    assert not StatsHour.objects.exists()
+
+
+def test_rebuild_stats_while_events_arrive_loses_and_doubles_nothing(transactional_db, make_trigger):
+    trigger = make_trigger()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def ingest_until_stopped() -> None:
+        try:
+            n = 0
+            while not stop.is_set() or n < 50:
+                record_event(trigger, {"n": n}, f"k-{n}")
+                record_event(trigger, {"n": n}, f"k-{n}")
+                n += 1
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=ingest_until_stopped)
+    writer.start()
+    for _ in range(5):
+        rollup.rebuild(slice_hours=1)
+    stop.set()
+    writer.join(timeout=120)
+
+    assert not errors
+    assert_rollup_equals_rows()
+
+
+def test_reading_the_stats_never_counts_executions(make_trigger):
+    trigger = make_trigger()
+    for n in range(20):
+        record_event(trigger, {"n": n}, f"k-{n}")
+
+    with CaptureQueriesContext(connection) as queries:
+        compute_stats(30)
+
+    assert len(queries) <= 5
+    assert not any('FROM "triggers_triggerexecution"' in query["sql"] for query in queries.captured_queries)
+
+
+def test_a_window_is_whole_hours_ending_with_the_current_one(make_trigger):
+    now = timezone.now().replace(minute=30)
+    trigger = make_trigger()
+    inside = record_event(trigger, {}, "inside").execution_id
+    outside = record_event(trigger, {}, "outside").execution_id
+    first_hour = window_start(24, now)
+    TriggerExecution.objects.filter(pk=inside).update(created_at=first_hour)
+    TriggerExecution.objects.filter(pk=outside).update(created_at=first_hour - timedelta(microseconds=1))
+
+    assert compute_stats(1, now=now).total_executions == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a data-modifying CTE is PostgreSQL's")
+def test_on_postgresql_a_new_event_is_one_statement_and_a_duplicate_two(make_trigger):
+    trigger = make_trigger()
+
+    with CaptureQueriesContext(connection) as new:
+        record_event(trigger, {"n": 1}, "k")
+    with CaptureQueriesContext(connection) as duplicate:
+        record_event(trigger, {"n": 1}, "k")
+
+    assert len(new) == 1
+    assert len(duplicate) == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL writes the task row itself")
+def test_the_task_row_written_with_the_execution_is_the_one_the_tasks_api_writes(make_trigger, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    execution_id = record_event(make_trigger(), {"n": 1}, "k").execution_id
+    ours = DBTaskResult.objects.get()
+    theirs = DBTaskResult.objects.get(pk=executor.run_execution.enqueue(execution_id).id)
+
+    def comparable(row: DBTaskResult) -> dict:
+        fields = {f.attname: getattr(row, f.attname) for f in DBTaskResult._meta.concrete_fields}
+        return {name: value for name, value in fields.items() if name not in ("id", "enqueued_at")}
+
+    assert comparable(ours) == comparable(theirs)
+    assert ours.args_kwargs == {"args": [execution_id], "kwargs": {}}

@@ -1,0 +1,215 @@
+"""Record an event exactly once: the dedup write path, in as few round trips as the database allows.
+
+Insert first; the unique constraint decides. A new event is one INSERT that
+does nothing on a key conflict; only a conflict costs a second statement,
+which counts the duplicate against the execution holding the key.
+
+On PostgreSQL with the database task queue, the execution and its task row
+are one statement (a data-modifying CTE), so they commit together in one
+round trip. That statement writes `django-tasks-db`'s row itself, built the
+way its `DatabaseBackend.enqueue` builds it (`_task_row`); a test compares
+the two rows column by column, so a change in the library shows up as a
+failing test, not as a task the worker cannot read. (The library's
+`task_enqueued` signal, whose one receiver logs at DEBUG, is not sent.) Everywhere else (SQLite,
+the Redis queue) the task goes through the Tasks API inside one transaction.
+"""
+
+# The SQL here is built from model metadata (tables, columns, the constraint) and
+# binds every value as a parameter; nothing a request sent becomes SQL text.
+# ruff: noqa: S608
+
+import functools
+from dataclasses import dataclass
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import Model
+from django.db.models.sql import Query
+from django.utils import timezone
+from django_tasks_db import DatabaseBackend
+from django_tasks_db.models import DBTaskResult, get_date_max
+
+from triggers.executor import enqueue_execution, run_execution
+from triggers.models import IDEMPOTENCY_CONSTRAINT, ExecutionEvent, Trigger, TriggerExecution
+
+EXECUTIONS = TriggerExecution._meta.db_table
+EVENTS = ExecutionEvent._meta.db_table
+TASKS = DBTaskResult._meta.db_table
+TASK_ARGS = DBTaskResult._meta.get_field("args_kwargs")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording an event did: `accepted` a new execution or found a `duplicate`."""
+
+    outcome: str
+    execution_id: int
+
+
+@functools.cache
+def _insert_fields(model: type[Model]) -> list:
+    """Return the fields an INSERT of `model` writes, as `Model.save()` would (not the auto-increment key)."""
+    meta = model._meta
+    return [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
+
+
+def _insert_values(obj: Model) -> list:
+    """Return the prepared values INSERTing `obj` writes: defaults and `auto_now_add` applied."""
+    db = connections[DEFAULT_DB_ALIAS]
+    return [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in _insert_fields(type(obj))]
+
+
+def _columns(model: type[Model]) -> list[str]:
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    return [quote(f.column) for f in _insert_fields(model)]
+
+
+@functools.cache
+def _key_predicate(vendor: str) -> str:
+    """Return the dedup constraint's condition as SQL, with its constants inlined.
+
+    What `ON CONFLICT` must name for the database to use the partial unique
+    index: both compare it to the index's own condition, which holds the
+    constants as literals (SQLite does not match a bound parameter).
+    """
+    constraint = next(c for c in TriggerExecution._meta.constraints if c.name == IDEMPOTENCY_CONSTRAINT)
+    query = Query(TriggerExecution, alias_cols=False)
+    where = query.build_where(constraint.condition)
+    sql, params = where.as_sql(query.get_compiler(connection=connection), connection)
+    # The constants are the constraint's own (status names), never anything a request sent.
+    return sql % tuple("'{}'".format(str(param).replace("'", "''")) for param in params)
+
+
+@functools.cache
+def _insert_execution_sql(vendor: str) -> str:
+    """Return the INSERT of a new execution that does nothing when a live execution holds its key."""
+    columns = _columns(TriggerExecution)
+    return (
+        f'INSERT INTO "{EXECUTIONS}" ({", ".join(columns)}) VALUES ({", ".join(["%s"] * len(columns))}) '
+        f'ON CONFLICT ("trigger_id", "idempotency_key") WHERE {_key_predicate(vendor)} '
+        'DO NOTHING RETURNING "id"'
+    )
+
+
+@functools.cache
+def _insert_execution_with_task_sql(vendor: str) -> str:
+    """Return `_insert_execution_sql` and the INSERT of its task row, as one statement (PostgreSQL)."""
+    args_column = connections[DEFAULT_DB_ALIAS].ops.quote_name(TASK_ARGS.column)
+    selected = [
+        # What `enqueue(execution_id)` stores: {"args": [id], "kwargs": {}}.
+        "jsonb_build_object('args', jsonb_build_array(execution.id), 'kwargs', '{}'::jsonb)"
+        if column == args_column
+        else "%s"
+        for column in _columns(DBTaskResult)
+    ]
+    return (
+        f"WITH execution AS ({_insert_execution_sql(vendor)}), "
+        f'task AS (INSERT INTO "{TASKS}" ({", ".join(_columns(DBTaskResult))}) '
+        f"SELECT {', '.join(selected)} FROM execution) "
+        "SELECT id FROM execution"
+    )
+
+
+def _new_execution_values(trigger: Trigger, event_data: dict, key: str | None) -> list:
+    return _insert_values(TriggerExecution(trigger=trigger, event_data=event_data, idempotency_key=key))
+
+
+def _task_row() -> DBTaskResult:
+    """Return the task row `DatabaseBackend.enqueue` would write for a new execution (args still unset)."""
+    task = run_execution
+    backend = task.get_backend()
+    backend.validate_task(task)
+    return DBTaskResult(
+        priority=task.priority,
+        task_path=task.module_path,
+        queue_name=task.queue_name,
+        run_after=task.run_after or get_date_max(),
+        backend_name=backend.alias,
+        args_kwargs={"args": [], "kwargs": {}},
+    )
+
+
+def _insert_with_task(trigger: Trigger, event_data: dict, key: str | None) -> int | None:
+    """Return the new execution's id, its task written in the same statement; `None` if `key` is taken."""
+    task_values = [
+        value
+        for field, value in zip(_insert_fields(DBTaskResult), _insert_values(_task_row()), strict=True)
+        if field is not TASK_ARGS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _insert_execution_with_task_sql(connection.vendor),
+            [*_new_execution_values(trigger, event_data, key), *task_values],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _insert_then_enqueue(trigger: Trigger, event_data: dict, key: str | None) -> int | None:
+    """Return the new execution's id, queued through the Tasks API in its transaction; `None` if taken."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        values = _new_execution_values(trigger, event_data, key)
+        cursor.execute(_insert_execution_sql(connection.vendor), values)
+        row = cursor.fetchone()
+        if row is not None:
+            enqueue_execution(row[0])
+    return None if row is None else row[0]
+
+
+def insert_execution(trigger: Trigger, event_data: dict, key: str | None) -> int | None:
+    """Return the id of a new pending execution, committed with its task; `None` if `key` is taken."""
+    one_statement = connection.vendor == "postgresql" and isinstance(
+        run_execution.get_backend(), DatabaseBackend
+    )
+    if one_statement:
+        return _insert_with_task(trigger, event_data, key)
+    return _insert_then_enqueue(trigger, event_data, key)
+
+
+def count_duplicate(trigger_id: int, key: str) -> int | None:
+    """Return the id of the live execution holding `key`, after counting one duplicate against it.
+
+    `None` when no live execution holds it any more (replayed a moment ago).
+    The count on the execution is for display; the event row says when it
+    arrived, so stats over a time window are exact. The holder's row is
+    locked for this one statement only, so concurrent duplicates of one key
+    queue for no longer than an UPDATE.
+    """
+    predicate = _key_predicate(connection.vendor)
+    update = (
+        f'UPDATE "{EXECUTIONS}" SET "duplicate_count" = "duplicate_count" + 1 '
+        f'WHERE "trigger_id" = %s AND "idempotency_key" = %s AND {predicate} RETURNING "id"'
+    )
+    params = [trigger_id, key]
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f'WITH holder AS ({update}) INSERT INTO "{EVENTS}" ("execution_id", "kind", "at") '
+                'SELECT id, %s, %s FROM holder RETURNING "execution_id"',
+                [*params, ExecutionEvent.Kind.DUPLICATE, now],
+            )
+            row = cursor.fetchone()
+            return None if row is None else row[0]
+        with transaction.atomic():
+            cursor.execute(update, params)
+            row = cursor.fetchone()
+            if row is not None:
+                ExecutionEvent.objects.create(execution_id=row[0], kind=ExecutionEvent.Kind.DUPLICATE, at=now)
+        return None if row is None else row[0]
+
+
+def record_event(trigger: Trigger, event_data: dict, key: str | None) -> Recorded:
+    """Return the new pending execution for the event, or the one already holding its key.
+
+    The unique constraint decides: the INSERT does nothing when a live
+    execution holds the key, and the duplicate is counted against it. Any
+    other integrity error is raised. An event without a key is never
+    deduplicated.
+    """
+    for _ in range(3):  # a holder can be replayed between conflict and count; insert again then
+        execution_id = insert_execution(trigger, event_data, key)
+        if execution_id is not None:
+            return Recorded("accepted", execution_id)
+        if (holder := count_duplicate(trigger.pk, key)) is not None:
+            return Recorded("duplicate", holder)
+    raise RuntimeError(f"could not record event with key {key!r} for trigger {trigger.pk}")
