@@ -56,7 +56,7 @@ def sqlite_stack(prefix: str, **settings: str) -> dict:
         "LOG_LEVEL": "WARNING",
         **settings,
     }
-    migrate = [sys.executable, "manage.py", "migrate", "--verbosity", "0"]
+    migrate = [sys.executable, "manage.py", "migrate", "--run-syncdb", "--verbosity", "0"]
     subprocess.run(migrate, cwd=ROOT, env=env, check=True)
     return env
 

@@ -77,6 +77,15 @@ TEMPLATES = [
 ]
 
 
+# PostgreSQL's connection pool, per process (psycopg_pool, through Django): see below.
+DATABASE_POOL = {
+    "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
+    "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
+    # Waiting longer for a connection than a sender waits for an answer helps nobody.
+    "timeout": env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10, minimum=1),
+}
+
+
 def _database_from_url(url: str) -> dict:
     """Return Django's DATABASES entry for `url` (sqlite:///path or postgres://...)."""
     try:
@@ -96,14 +105,7 @@ def _database_from_url(url: str) -> dict:
         # A pool per process (psycopg_pool): a request borrows an open connection
         # and gives it back, with no health-check query in front of its first
         # statement. The pool checks a connection when it comes back instead.
-        database["OPTIONS"] = {
-            "pool": {
-                "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
-                "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1),
-                # Waiting longer for a connection than a sender waits for an answer helps nobody.
-                "timeout": env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10, minimum=1),
-            }
-        }
+        database["OPTIONS"] = {"pool": dict(DATABASE_POOL)}
     else:
         raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
     return database

@@ -108,17 +108,22 @@ def test_it_records_the_event_again_when_the_holder_was_replayed_between_conflic
 ):
     trigger = make_trigger()
     holder = ingest.record_event(trigger, {"n": 1}, "k")
-    real_count = recording.count_duplicate
+    real_insert = recording.insert_execution
+    calls = []
 
-    def count_after_a_replay(trigger_id, key):
+    def conflict_then_the_holder_is_replayed(*args):
+        calls.append(args)
+        if len(calls) > 1:
+            return real_insert(*args)
         TriggerExecution.objects.filter(pk=holder.execution_id).update(status="replayed")
-        return real_count(trigger_id, key)
+        return None  # the key was taken when the INSERT ran
 
-    monkeypatch.setattr(recording, "count_duplicate", count_after_a_replay)
+    monkeypatch.setattr(recording, "insert_execution", conflict_then_the_holder_is_replayed)
 
     again = ingest.record_event(trigger, {"n": 2}, "k")
 
     assert again.outcome == "accepted" and again.execution_id != holder.execution_id
+    assert len(calls) == 2
     assert not ExecutionEvent.objects.exists()
 
 

@@ -1,12 +1,12 @@
 """Record an event exactly once: the dedup write path, in as few round trips as the database allows.
 
 Insert first; the unique constraint decides. A new event is one INSERT that
-does nothing on a key conflict; only a conflict costs a second statement,
-which counts the duplicate against the execution holding the key.
+does nothing on a key conflict; a conflict counts the duplicate against the
+execution holding the key.
 
-On PostgreSQL with the database task queue, the execution and its task row
-are one statement (a data-modifying CTE), so they commit together in one
-round trip. That statement writes `django-tasks-db`'s row itself, built the
+On PostgreSQL with the database task queue, all of it is one statement (a
+data-modifying CTE): the execution and its task row commit together, or the
+duplicate is counted, in one round trip. That statement writes `django-tasks-db`'s row itself, built the
 way its `DatabaseBackend.enqueue` builds it (`_task_row`); a test compares
 the two rows column by column, so a change in the library shows up as a
 failing test, not as a task the worker cannot read. (The library's
@@ -91,8 +91,26 @@ def _insert_execution_sql(vendor: str) -> str:
 
 
 @functools.cache
-def _insert_execution_with_task_sql(vendor: str) -> str:
-    """Return `_insert_execution_sql` and the INSERT of its task row, as one statement (PostgreSQL)."""
+def _count_duplicate_sql(vendor: str, unless_inserted: bool = False) -> str:
+    """Return the UPDATE counting a duplicate on the live execution holding a key (`trigger_id`, `key`)."""
+    unless = " AND NOT EXISTS (SELECT 1 FROM execution)" if unless_inserted else ""
+    return (
+        f'UPDATE "{EXECUTIONS}" SET "duplicate_count" = "duplicate_count" + 1 '
+        f'WHERE "trigger_id" = %s AND "idempotency_key" = %s AND {_key_predicate(vendor)}{unless} '
+        'RETURNING "id"'
+    )
+
+
+@functools.cache
+def _record_in_one_statement_sql(vendor: str) -> str:
+    """Return one statement (PostgreSQL) recording an event: the execution and its task, or a duplicate.
+
+    A new key inserts the execution and its task row. A key held by an
+    execution committed before the statement began counts the duplicate
+    instead (`holder`). A key taken by a transaction still in flight when it
+    began returns nothing: its holder is not in this statement's snapshot,
+    so `count_duplicate` counts it in a statement of its own.
+    """
     args_column = connections[DEFAULT_DB_ALIAS].ops.quote_name(TASK_ARGS.column)
     selected = [
         # What `enqueue(execution_id)` stores: {"args": [id], "kwargs": {}}.
@@ -104,8 +122,10 @@ def _insert_execution_with_task_sql(vendor: str) -> str:
     return (
         f"WITH execution AS ({_insert_execution_sql(vendor)}), "
         f'task AS (INSERT INTO "{TASKS}" ({", ".join(_columns(DBTaskResult))}) '
-        f"SELECT {', '.join(selected)} FROM execution) "
-        "SELECT id FROM execution"
+        f"SELECT {', '.join(selected)} FROM execution), "
+        f"holder AS ({_count_duplicate_sql(vendor, unless_inserted=True)}), "
+        f'counted AS (INSERT INTO "{EVENTS}" ("execution_id", "kind", "at") SELECT id, %s, %s FROM holder) '
+        "SELECT id, true FROM execution UNION ALL SELECT id, false FROM holder"
     )
 
 
@@ -128,8 +148,8 @@ def _task_row() -> DBTaskResult:
     )
 
 
-def _insert_with_task(trigger: Trigger, event_data: dict, key: str | None) -> int | None:
-    """Return the new execution's id, its task written in the same statement; `None` if `key` is taken."""
+def _record_in_one_statement(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
+    """Return what recording the event did, in one round trip; `None`: count the duplicate apart."""
     task_values = [
         value
         for field, value in zip(_insert_fields(DBTaskResult), _insert_values(_task_row()), strict=True)
@@ -137,31 +157,43 @@ def _insert_with_task(trigger: Trigger, event_data: dict, key: str | None) -> in
     ]
     with connection.cursor() as cursor:
         cursor.execute(
-            _insert_execution_with_task_sql(connection.vendor),
-            [*_new_execution_values(trigger, event_data, key), *task_values],
+            _record_in_one_statement_sql(connection.vendor),
+            [
+                *_new_execution_values(trigger, event_data, key),
+                *task_values,
+                trigger.pk,
+                key,
+                ExecutionEvent.Kind.DUPLICATE,
+                timezone.now(),
+            ],
         )
         row = cursor.fetchone()
-    return None if row is None else row[0]
+    if row is None:
+        return None
+    return Recorded("accepted" if row[1] else "duplicate", row[0])
 
 
-def _insert_then_enqueue(trigger: Trigger, event_data: dict, key: str | None) -> int | None:
-    """Return the new execution's id, queued through the Tasks API in its transaction; `None` if taken."""
+def _insert_then_enqueue(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
+    """Return the new execution, queued through the Tasks API in its transaction; `None` if `key` is taken."""
     with transaction.atomic(), connection.cursor() as cursor:
         values = _new_execution_values(trigger, event_data, key)
         cursor.execute(_insert_execution_sql(connection.vendor), values)
         row = cursor.fetchone()
         if row is not None:
             enqueue_execution(row[0])
-    return None if row is None else row[0]
+    return None if row is None else Recorded("accepted", row[0])
 
 
-def insert_execution(trigger: Trigger, event_data: dict, key: str | None) -> int | None:
-    """Return the id of a new pending execution, committed with its task; `None` if `key` is taken."""
+def insert_execution(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
+    """Return the new pending execution, committed with its task, or a duplicate already counted.
+
+    `None` when `key` is taken and the duplicate is still to be counted.
+    """
     one_statement = connection.vendor == "postgresql" and isinstance(
         run_execution.get_backend(), DatabaseBackend
     )
     if one_statement:
-        return _insert_with_task(trigger, event_data, key)
+        return _record_in_one_statement(trigger, event_data, key)
     return _insert_then_enqueue(trigger, event_data, key)
 
 
@@ -174,11 +206,7 @@ def count_duplicate(trigger_id: int, key: str) -> int | None:
     locked for this one statement only, so concurrent duplicates of one key
     queue for no longer than an UPDATE.
     """
-    predicate = _key_predicate(connection.vendor)
-    update = (
-        f'UPDATE "{EXECUTIONS}" SET "duplicate_count" = "duplicate_count" + 1 '
-        f'WHERE "trigger_id" = %s AND "idempotency_key" = %s AND {predicate} RETURNING "id"'
-    )
+    update = _count_duplicate_sql(connection.vendor)
     params = [trigger_id, key]
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -207,9 +235,8 @@ def record_event(trigger: Trigger, event_data: dict, key: str | None) -> Recorde
     deduplicated.
     """
     for _ in range(3):  # a holder can be replayed between conflict and count; insert again then
-        execution_id = insert_execution(trigger, event_data, key)
-        if execution_id is not None:
-            return Recorded("accepted", execution_id)
+        if (recorded := insert_execution(trigger, event_data, key)) is not None:
+            return recorded
         if (holder := count_duplicate(trigger.pk, key)) is not None:
             return Recorded("duplicate", holder)
     raise RuntimeError(f"could not record event with key {key!r} for trigger {trigger.pk}")
