@@ -282,7 +282,14 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
     def has_release_over_cap_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(RELEASE_OVER_CAP)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TriggerExecution]:
+        return super().get_queryset(request).with_duplicate_count()
+
     # --- columns and detail fields -------------------------------------------------------
+
+    @admin.display(description="duplicates", ordering="duplicate_count")
+    def duplicate_count(self, execution: TriggerExecution) -> int:
+        return execution.duplicate_count
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, execution: TriggerExecution) -> str:

@@ -130,6 +130,7 @@ class ExecutionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     def get_queryset(self) -> QuerySet[TriggerExecution]:
         queryset = (
             TriggerExecution.objects.select_related("trigger")
+            .with_duplicate_count()
             .prefetch_related("messages")
             .order_by("-created_at", "-id")
         )

@@ -1,4 +1,18 @@
 from django.apps import AppConfig
+from django.db import connections
+from django.db.models.signals import post_migrate
+
+
+def install_rollup_triggers(sender: AppConfig, using: str, **kwargs) -> None:
+    """(Re)create the stats rollup's triggers after every `migrate`.
+
+    SQLite alters a table by copying it into a new one, which leaves the
+    triggers behind; creating them again after each migrate keeps them on
+    whatever table a migration left (the copy itself counts nothing twice).
+    """
+    from triggers import rollup
+
+    rollup.install(connections[using])
 
 
 class TriggersConfig(AppConfig):
@@ -7,3 +21,5 @@ class TriggersConfig(AppConfig):
 
     def ready(self) -> None:
         from triggers import checks, lookup  # noqa: F401 (the deploy checks; the cache invalidation signals)
+
+        post_migrate.connect(install_rollup_triggers, sender=self)

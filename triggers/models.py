@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.urls import reverse
 
@@ -15,6 +16,7 @@ from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldRea
 from triggers.validators import (
     JSON_FIELD_DECODER,
     generate_secret,
+    time_ordered_uuid,
     validate_action_payload,
     validate_event_filter,
     validate_key_paths,
@@ -139,6 +141,24 @@ class Trigger(models.Model):
 
 
 class ExecutionQuerySet(models.QuerySet):
+    def with_duplicate_count(self) -> "ExecutionQuerySet":
+        """Return these executions with `duplicate_count`: the duplicate deliveries each absorbed.
+
+        Counted from the event rows (one per duplicate), per execution shown:
+        recording a duplicate writes an event row and never the execution's
+        own row, so concurrent duplicates of one key wait on no lock.
+        """
+        duplicates = (
+            ExecutionEvent.objects.filter(execution=models.OuterRef("pk"), kind=ExecutionEvent.Kind.DUPLICATE)
+            .order_by()
+            .values("execution")
+            .annotate(count=models.Count("pk"))
+            .values("count")
+        )
+        return self.annotate(
+            duplicate_count=Coalesce(models.Subquery(duplicates), 0)
+        )
+
     def dead_letter(self) -> "ExecutionQuerySet":
         """Return the dead-letter queue: transient failures with no automatic redelivery ahead."""
         return self.filter(status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=True)
@@ -166,7 +186,6 @@ class TriggerExecution(models.Model):
     # Calls made to the WhatsApp gateway (0: it was never contacted); stats and the
     # volume watermark count these.
     whatsapp_attempts = models.PositiveIntegerField(default=0)
-    duplicate_count = models.PositiveIntegerField(default=0)
     result_summary = models.TextField(blank=True, default="")
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -177,7 +196,7 @@ class TriggerExecution(models.Model):
     redeliveries = models.PositiveSmallIntegerField(default=0)
     # What the WhatsApp message ids of this execution's sends derive from: unique across
     # databases, resets and restores (the numeric id is not), the same on every retry.
-    send_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    send_id = models.UUIDField(default=time_ordered_uuid, unique=True, editable=False)
     # Why a `held` execution waits (empty otherwise).
     hold_reason = models.CharField(max_length=20, choices=HoldReason.choices, blank=True, default="")
     # Released past the daily cap by an operator who may: it sends whatever the count.

@@ -2,16 +2,17 @@
 
 Insert first; the unique constraint decides. A new event is one INSERT that
 does nothing on a key conflict; a conflict counts the duplicate against the
-execution holding the key.
+execution holding the key, as an event row (the holder's row is not written).
 
 On PostgreSQL with the database task queue, all of it is one statement (a
 data-modifying CTE): the execution and its task row commit together, or the
-duplicate is counted, in one round trip. That statement writes `django-tasks-db`'s row itself, built the
-way its `DatabaseBackend.enqueue` builds it (`_task_row`); a test compares
-the two rows column by column, so a change in the library shows up as a
-failing test, not as a task the worker cannot read. (The library's
-`task_enqueued` signal, whose one receiver logs at DEBUG, is not sent.) Everywhere else (SQLite,
-the Redis queue) the task goes through the Tasks API inside one transaction.
+duplicate is counted, in one round trip. On SQLite the same two rows are two
+statements in one transaction. Both write `django-tasks-db`'s row themselves,
+built the way its `DatabaseBackend.enqueue` builds it (`_task_row`); a test
+compares the two rows column by column, so a change in the library shows up
+as a failing test, not as a task the worker cannot read. (The library's
+`task_enqueued` signal, whose one receiver logs at DEBUG, is not sent.) With
+the Redis queue the task goes through the Tasks API once the row is committed.
 """
 
 # The SQL here is built from model metadata (tables, columns, the constraint) and
@@ -92,12 +93,16 @@ def _insert_execution_sql(vendor: str) -> str:
 
 @functools.cache
 def _count_duplicate_sql(vendor: str, unless_inserted: bool = False) -> str:
-    """Return the UPDATE counting a duplicate on the live execution holding a key (`trigger_id`, `key`)."""
+    """Return the INSERT of a duplicate's event row for the live execution holding (`trigger_id`, `key`).
+
+    Then `at` and `kind` as parameters; it returns the holder's id, or no row when no live
+    execution holds the key. It reads the holder and writes only the event.
+    """
     unless = " AND NOT EXISTS (SELECT 1 FROM execution)" if unless_inserted else ""
     return (
-        f'UPDATE "{EXECUTIONS}" SET "duplicate_count" = "duplicate_count" + 1 '
+        f'INSERT INTO "{EVENTS}" ("execution_id", "at", "kind") SELECT "id", %s, %s FROM "{EXECUTIONS}" '
         f'WHERE "trigger_id" = %s AND "idempotency_key" = %s AND {_key_predicate(vendor)}{unless} '
-        'RETURNING "id"'
+        'RETURNING "execution_id"'
     )
 
 
@@ -123,9 +128,8 @@ def _record_in_one_statement_sql(vendor: str) -> str:
         f"WITH execution AS ({_insert_execution_sql(vendor)}), "
         f'task AS (INSERT INTO "{TASKS}" ({", ".join(_columns(DBTaskResult))}) '
         f"SELECT {', '.join(selected)} FROM execution), "
-        f"holder AS ({_count_duplicate_sql(vendor, unless_inserted=True)}), "
-        f'counted AS (INSERT INTO "{EVENTS}" ("execution_id", "kind", "at") SELECT id, %s, %s FROM holder) '
-        "SELECT id, true FROM execution UNION ALL SELECT id, false FROM holder"
+        f"counted AS ({_count_duplicate_sql(vendor, unless_inserted=True)}) "
+        "SELECT id, true FROM execution UNION ALL SELECT execution_id, false FROM counted"
     )
 
 
@@ -161,10 +165,10 @@ def _record_in_one_statement(trigger: Trigger, event_data: dict, key: str | None
             [
                 *_new_execution_values(trigger, event_data, key),
                 *task_values,
+                timezone.now(),
+                ExecutionEvent.Kind.DUPLICATE,
                 trigger.pk,
                 key,
-                ExecutionEvent.Kind.DUPLICATE,
-                timezone.now(),
             ],
         )
         row = cursor.fetchone()
@@ -173,14 +177,40 @@ def _record_in_one_statement(trigger: Trigger, event_data: dict, key: str | None
     return Recorded("accepted" if row[1] else "duplicate", row[0])
 
 
+@functools.cache
+def _insert_task_sql(vendor: str) -> str:
+    columns = _columns(DBTaskResult)
+    return f'INSERT INTO "{TASKS}" ({", ".join(columns)}) VALUES ({", ".join(["%s"] * len(columns))})'
+
+
+def _insert_with_task_row(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
+    """Return the new execution, its task row written beside it in one transaction; `None` if `key` is taken.
+
+    Two statements with next to no Python between them, everything prepared
+    before: on SQLite the transaction holds the database's one write lock,
+    and every other writer waits for it.
+    """
+    execution_values = _new_execution_values(trigger, event_data, key)
+    task_values = _insert_values(_task_row())
+    args_at = _insert_fields(DBTaskResult).index(TASK_ARGS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_insert_execution_sql(connection.vendor), execution_values)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        task_values[args_at] = TASK_ARGS.get_db_prep_save({"args": [row[0]], "kwargs": {}}, connection)
+        cursor.execute(_insert_task_sql(connection.vendor), task_values)
+    return Recorded("accepted", row[0])
+
+
 def _insert_then_enqueue(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
-    """Return the new execution, queued through the Tasks API in its transaction; `None` if `key` is taken."""
+    """Return the new execution, queued through the Tasks API once committed; `None` if `key` is taken."""
     with transaction.atomic(), connection.cursor() as cursor:
         values = _new_execution_values(trigger, event_data, key)
         cursor.execute(_insert_execution_sql(connection.vendor), values)
         row = cursor.fetchone()
         if row is not None:
-            enqueue_execution(row[0])
+            enqueue_execution(row[0])  # a queue outside the database: after the commit
     return None if row is None else Recorded("accepted", row[0])
 
 
@@ -189,41 +219,29 @@ def insert_execution(trigger: Trigger, event_data: dict, key: str | None) -> Rec
 
     `None` when `key` is taken and the duplicate is still to be counted.
     """
-    one_statement = connection.vendor == "postgresql" and isinstance(
-        run_execution.get_backend(), DatabaseBackend
-    )
-    if one_statement:
+    if not isinstance(run_execution.get_backend(), DatabaseBackend):
+        return _insert_then_enqueue(trigger, event_data, key)
+    if connection.vendor == "postgresql":
         return _record_in_one_statement(trigger, event_data, key)
-    return _insert_then_enqueue(trigger, event_data, key)
+    return _insert_with_task_row(trigger, event_data, key)
 
 
 def count_duplicate(trigger_id: int, key: str) -> int | None:
     """Return the id of the live execution holding `key`, after counting one duplicate against it.
 
     `None` when no live execution holds it any more (replayed a moment ago).
-    The count on the execution is for display; the event row says when it
-    arrived, so stats over a time window are exact. The holder's row is
-    locked for this one statement only, so concurrent duplicates of one key
-    queue for no longer than an UPDATE.
+    The duplicate is an event row, which says when it arrived (stats over a
+    time window are exact) and is what `with_duplicate_count` counts. The
+    holder's own row is not written, so concurrent duplicates of one key do
+    not queue behind its lock.
     """
-    update = _count_duplicate_sql(connection.vendor)
-    params = [trigger_id, key]
-    now = timezone.now()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f'WITH holder AS ({update}) INSERT INTO "{EVENTS}" ("execution_id", "kind", "at") '
-                'SELECT id, %s, %s FROM holder RETURNING "execution_id"',
-                [*params, ExecutionEvent.Kind.DUPLICATE, now],
-            )
-            row = cursor.fetchone()
-            return None if row is None else row[0]
-        with transaction.atomic():
-            cursor.execute(update, params)
-            row = cursor.fetchone()
-            if row is not None:
-                ExecutionEvent.objects.create(execution_id=row[0], kind=ExecutionEvent.Kind.DUPLICATE, at=now)
-        return None if row is None else row[0]
+        cursor.execute(
+            _count_duplicate_sql(connection.vendor), [now, ExecutionEvent.Kind.DUPLICATE, trigger_id, key]
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 def record_event(trigger: Trigger, event_data: dict, key: str | None) -> Recorded:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Max, Min
 
 from triggers.choices import ExecutionStatus
@@ -184,17 +184,19 @@ def _statements(vendor: str) -> tuple[list[str], list[str]]:
     return install, uninstall
 
 
-def install(schema_editor: BaseDatabaseSchemaEditor) -> None:
-    """Create (or replace) the rollup triggers on the database `schema_editor` works on."""
-    install_sql, uninstall_sql = _statements(schema_editor.connection.vendor)
-    for statement in [*uninstall_sql, *install_sql]:
-        schema_editor.execute(statement, params=None)
+def install(database: BaseDatabaseWrapper) -> None:
+    """Create (or replace) the rollup triggers on `database` (a Django connection), in one transaction."""
+    install_sql, uninstall_sql = _statements(database.vendor)
+    with transaction.atomic(using=database.alias), database.cursor() as cursor:
+        for statement in [*uninstall_sql, *install_sql]:
+            cursor.execute(statement)
 
 
-def uninstall(schema_editor: BaseDatabaseSchemaEditor) -> None:
-    """Drop the rollup triggers."""
-    for statement in _statements(schema_editor.connection.vendor)[1]:
-        schema_editor.execute(statement, params=None)
+def uninstall(database: BaseDatabaseWrapper) -> None:
+    """Drop the rollup triggers from `database`."""
+    with transaction.atomic(using=database.alias), database.cursor() as cursor:
+        for statement in _statements(database.vendor)[1]:
+            cursor.execute(statement)
 
 
 def _floor_hour(moment: datetime) -> datetime:

@@ -125,6 +125,8 @@ class ExecutionSerializer(serializers.ModelSerializer):
     """One execution of a trigger (read-only)."""
 
     trigger_slug = serializers.CharField(source="trigger.slug", read_only=True)
+    # Annotated by the queryset (`with_duplicate_count`): duplicate deliveries absorbed.
+    duplicate_count = serializers.IntegerField(read_only=True)
     messages = SentMessageSerializer(many=True, read_only=True)
 
     class Meta:

@@ -5,6 +5,8 @@ may be, enforced by a validator on the field itself.
 """
 
 import secrets
+import time
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -26,6 +28,20 @@ JSON_FIELD_DECODER = StrictJSONDecoder
 def generate_secret() -> str:
     """Return a new trigger secret: 32 random bytes as hex."""
     return secrets.token_hex(32)
+
+
+def time_ordered_uuid() -> uuid.UUID:
+    """Return a version 7 UUID (RFC 9562): milliseconds since the epoch, then 74 random bits.
+
+    New ones sort after old ones, so a unique index on them grows at its right
+    edge instead of touching a random page on every INSERT (what a version 4
+    UUID does, and what makes a large table slow to insert into).
+    """
+    milliseconds = time.time_ns() // 1_000_000
+    value = (milliseconds & (2**48 - 1)) << 80 | secrets.randbits(80)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # the RFC's variant
+    return uuid.UUID(int=value)
 
 
 validate_secret_length = MinLengthValidator(

@@ -8,12 +8,12 @@ from triggers import rollup
 
 def install_and_fill(apps, schema_editor):
     # The triggers keep the rollup from now on; what is already there is counted once.
-    rollup.install(schema_editor)
+    rollup.install(schema_editor.connection)
     rollup.rebuild()
 
 
 def remove(apps, schema_editor):
-    rollup.uninstall(schema_editor)
+    rollup.uninstall(schema_editor.connection)
 
 
 class Migration(migrations.Migration):
