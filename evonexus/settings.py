@@ -104,8 +104,12 @@ def _database_from_url(url: str) -> dict:
     elif database["ENGINE"] == "django.db.backends.postgresql":
         # A pool per process (psycopg_pool): a request borrows an open connection
         # and gives it back, with no health-check query in front of its first
-        # statement. The pool checks a connection when it comes back instead.
-        database["OPTIONS"] = {"pool": dict(DATABASE_POOL)}
+        # statement. A connection the server dropped (a restart) fails the one
+        # request that finds it, with a 5xx the sender retries, and is replaced.
+        # Server-side binding: the values travel apart from the SQL, and psycopg prepares
+        # a statement a connection runs often (the webhook's, the worker's), so the
+        # server parses and plans it once per pooled connection, not once per request.
+        database["OPTIONS"] = {"pool": dict(DATABASE_POOL), "server_side_binding": True}
     else:
         raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
     return database
