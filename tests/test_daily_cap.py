@@ -1,6 +1,5 @@
 """A cap that holds: past WHATSAPP_DAILY_CAP sends in 24 h, executions wait, and go once there is room."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -8,6 +7,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from tests.support.threads import run_in_threads
 from tests.test_gateway_breaker import drain, statuses
 from triggers import executor
 from triggers.ingest import record_event
@@ -58,15 +58,7 @@ def test_when_the_window_has_room_again_they_go_in_order_each_once(shop, sandbox
 def test_ten_concurrent_releases_of_one_held_execution_send_it_once(transactional_db, shop, sandbox):
     ids = five_events(shop)
     a_day_later()
-    results: list[bool] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(executor.release(ids[3], reason="daily_cap")))
-        for _ in range(10)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_in_threads(lambda: executor.release(ids[3], reason="daily_cap"), 10)
     drain()
 
     assert results.count(True) == 1

@@ -1,7 +1,6 @@
 """A bad day at the gateway: sends wait instead of burning retries, then go by themselves, once, in order."""
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from django_tasks_db.models import DBTaskResult
 
 from tests.support.forms import write_script
 from tests.support.signing import SECRET, webhook_path
+from tests.support.threads import run_in_threads
 from triggers import breaker, executor
 from triggers.ingest import record_event
 from triggers.models import GatewayBreaker, TriggerExecution
@@ -171,15 +171,7 @@ def test_concurrent_releases_release_each_waiting_execution_once(transactional_d
         executor.execute(execution_id)
     breaker.set_by_operator(False, user="ops")
     DBTaskResult.objects.all().delete()  # their first tasks, run above
-    released: list[int] = []
-    threads = [
-        threading.Thread(target=lambda: released.extend(executor.release_waiting())) for _ in range(10)
-    ]
-
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    released = [pk for pks in run_in_threads(executor.release_waiting, 10) for pk in pks]
 
     assert sorted(released) == sorted(ids)
     tasks = [
