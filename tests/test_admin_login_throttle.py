@@ -22,7 +22,7 @@ def test_a_correct_password_within_the_rate_signs_in(client, operator):
 
 
 def test_it_answers_429_once_one_username_has_used_its_attempts(client, operator, settings):
-    settings.ADMIN_LOGIN_RATE = "3/m"
+    settings.ADMIN_LOGIN_RATE = "3/h"
 
     wrong = [sign_in(client, "ops", f"guess-{n}").status_code for n in range(3)]
     throttled = sign_in(client, "ops", "pw-correct-horse-1")
@@ -34,7 +34,7 @@ def test_it_answers_429_once_one_username_has_used_its_attempts(client, operator
 
 
 def test_other_usernames_keep_their_attempts(client, operator, django_user_model, settings):
-    settings.ADMIN_LOGIN_RATE = "3/m"
+    settings.ADMIN_LOGIN_RATE = "3/h"
     django_user_model.objects.create_user("other", password="pw-other-horse-1", is_staff=True)
     for n in range(4):
         sign_in(client, "ops", f"guess-{n}")
@@ -43,7 +43,7 @@ def test_other_usernames_keep_their_attempts(client, operator, django_user_model
 
 
 def test_the_sign_in_page_itself_is_never_throttled(client, operator, settings):
-    settings.ADMIN_LOGIN_RATE = "1/m"
+    settings.ADMIN_LOGIN_RATE = "1/h"
     sign_in(client, "ops", "guess")
     sign_in(client, "ops", "guess")
 
@@ -54,7 +54,7 @@ def test_the_sign_in_page_itself_is_never_throttled(client, operator, settings):
     "spelling", ["ops ", " ops", "\uff4f\uff50\uff53"], ids=["trailing", "leading", "full-width"]
 )
 def test_spellings_the_backend_normalizes_share_the_usernames_budget(client, operator, settings, spelling):
-    settings.ADMIN_LOGIN_RATE = "3/m"
+    settings.ADMIN_LOGIN_RATE = "3/h"
     for n in range(3):
         sign_in(client, "ops", f"guess-{n}")
 
@@ -63,7 +63,7 @@ def test_spellings_the_backend_normalizes_share_the_usernames_budget(client, ope
 
 
 def test_one_address_cannot_spray_many_usernames(client, operator, settings):
-    settings.ADMIN_LOGIN_ADDRESS_RATE = "5/m"
+    settings.ADMIN_LOGIN_ADDRESS_RATE = "5/h"
     codes = [sign_in(client, f"user-{n}", "guess").status_code for n in range(6)]
 
     assert codes == [200] * 5 + [429]
