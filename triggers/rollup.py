@@ -199,6 +199,19 @@ def uninstall(database: BaseDatabaseWrapper) -> None:
             cursor.execute(statement)
 
 
+def clear_if_nothing_counted() -> bool:
+    """Return whether the rollup was emptied because no row it counts exists.
+
+    What `manage.py flush` needs on SQLite: it empties the tables one by one,
+    in no set order, and deleting the rows after the rollup leaves negative
+    counters behind. An empty database has an empty rollup.
+    """
+    if any(model.objects.exists() for model in (TriggerExecution, ExecutionEvent, SentMessage)):
+        return False
+    StatsHour.objects.all().delete()
+    return True
+
+
 def _floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
