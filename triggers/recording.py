@@ -111,10 +111,11 @@ def _record_in_one_statement_sql(vendor: str) -> str:
     """Return one statement (PostgreSQL) recording an event: the execution and its task, or a duplicate.
 
     A new key inserts the execution and its task row. A key held by an
-    execution committed before the statement began counts the duplicate
-    instead (`holder`). A key taken by a transaction still in flight when it
-    began returns nothing: its holder is not in this statement's snapshot,
-    so `count_duplicate` counts it in a statement of its own.
+    execution committed before the statement began writes the duplicate's
+    event row instead (`counted`). A key taken by a transaction still in
+    flight when it began returns nothing: its holder is not in this
+    statement's snapshot, so `count_duplicate` counts it in a statement of
+    its own.
     """
     args_column = connections[DEFAULT_DB_ALIAS].ops.quote_name(TASK_ARGS.column)
     selected = [
