@@ -146,7 +146,14 @@ RQ_QUEUES = {"default": {"URL": env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # django-rq's admin section is only worth showing when RQ holds the tasks.
 RQ_SHOW_ADMIN_LINK = TASKS_BACKEND == "rq"
 if TASKS_BACKEND == "database":
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    TASKS = {
+        "default": {
+            "BACKEND": "django_tasks_db.DatabaseBackend",
+            # Time-ordered task ids: the queue table's primary key grows at its right
+            # edge, where a random UUID would touch a random index page per event.
+            "OPTIONS": {"id_function": "triggers.validators.time_ordered_uuid"},
+        }
+    }
 elif TASKS_BACKEND == "rq":
     if not env_str("REDIS_URL"):
         raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL, e.g. redis://127.0.0.1:6379/0")

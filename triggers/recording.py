@@ -144,6 +144,7 @@ def _task_row() -> DBTaskResult:
     backend = task.get_backend()
     backend.validate_task(task)
     return DBTaskResult(
+        id=backend._get_id(),  # the backend's `id_function` option, as `enqueue` applies it
         priority=task.priority,
         task_path=task.module_path,
         queue_name=task.queue_name,
