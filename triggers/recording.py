@@ -80,12 +80,20 @@ def _key_predicate(vendor: str) -> str:
     return sql % tuple("'{}'".format(str(param).replace("'", "''")) for param in params)
 
 
+def _insert_sql(model: type[Model]) -> str:
+    """Return the INSERT of one `model` row, its values as parameters in `_insert_values` order."""
+    columns = _columns(model)
+    return (
+        f'INSERT INTO "{model._meta.db_table}" ({", ".join(columns)}) '
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+
+
 @functools.cache
 def _insert_execution_sql(vendor: str) -> str:
     """Return the INSERT of a new execution that does nothing when a live execution holds its key."""
-    columns = _columns(TriggerExecution)
     return (
-        f'INSERT INTO "{EXECUTIONS}" ({", ".join(columns)}) VALUES ({", ".join(["%s"] * len(columns))}) '
+        f"{_insert_sql(TriggerExecution)} "
         f'ON CONFLICT ("trigger_id", "idempotency_key") WHERE {_key_predicate(vendor)} '
         'DO NOTHING RETURNING "id"'
     )
@@ -179,12 +187,6 @@ def _record_in_one_statement(trigger: Trigger, event_data: dict, key: str | None
     return Recorded("accepted" if row[1] else "duplicate", row[0])
 
 
-@functools.cache
-def _insert_task_sql(vendor: str) -> str:
-    columns = _columns(DBTaskResult)
-    return f'INSERT INTO "{TASKS}" ({", ".join(columns)}) VALUES ({", ".join(["%s"] * len(columns))})'
-
-
 def _insert_with_task_row(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
     """Return the new execution, its task row written beside it in one transaction; `None` if `key` is taken.
 
@@ -201,14 +203,14 @@ def _insert_with_task_row(trigger: Trigger, event_data: dict, key: str | None) -
         if row is None:
             return None
         task_values[args_at] = TASK_ARGS.get_db_prep_save({"args": [row[0]], "kwargs": {}}, connection)
-        cursor.execute(_insert_task_sql(connection.vendor), task_values)
+        cursor.execute(_insert_sql(DBTaskResult), task_values)
     return Recorded("accepted", row[0])
 
 
 def _insert_then_enqueue(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
     """Return the new execution, queued through the Tasks API once committed; `None` if `key` is taken."""
+    values = _new_execution_values(trigger, event_data, key)
     with transaction.atomic(), connection.cursor() as cursor:
-        values = _new_execution_values(trigger, event_data, key)
         cursor.execute(_insert_execution_sql(connection.vendor), values)
         row = cursor.fetchone()
         if row is not None:

@@ -105,10 +105,18 @@ def _upsert(vendor: str, counted: Counted, contributions: str, shard: str) -> st
     )
 
 
-def _contributions(vendor: str, counted: Counted, rows: str, sign: str = "") -> str:
-    """Return a SELECT of each row's hour and counters (negated with `sign="-"`) from `rows`."""
-    columns = ", ".join(f"{sign}({expression}) AS {name}" for name, expression in counted.counters.items())
-    return f"SELECT {_hour(vendor, 'r.' + counted.at)} AS hour, {columns} FROM {rows} AS r"
+def _contributions(vendor: str, counted: Counted, rows: str | None, sign: str = "", row: str = "r") -> str:
+    """Return a SELECT of each row's hour and counters (negated with `sign="-"`).
+
+    From the table or subquery `rows`; with `rows=None`, of the one row a
+    row trigger names `row` (SQLite's `NEW` or `OLD`).
+    """
+    columns = ", ".join(
+        f"{sign}({expression.replace('r.', row + '.')}) AS {name}"
+        for name, expression in counted.counters.items()
+    )
+    select = f"SELECT {_hour(vendor, row + '.' + counted.at)} AS hour, {columns}"
+    return select if rows is None else f"{select} FROM {rows} AS {row}"
 
 
 def _postgresql_triggers(counted: Counted) -> tuple[list[str], list[str]]:
@@ -150,12 +158,8 @@ def _sqlite_triggers(counted: Counted) -> tuple[list[str], list[str]]:
     name = f"{counted.table}_rollup"
 
     # A row trigger sees NEW and OLD, not a table: select the one row from them.
-    def one(alias: str, sign: str = "") -> str:
-        columns = ", ".join(
-            f"{sign}({expression.replace('r.', alias + '.')}) AS {key}"
-            for key, expression in counted.counters.items()
-        )
-        return f"SELECT {_hour('sqlite', alias + '.' + counted.at)} AS hour, {columns}"
+    def one(row: str, sign: str = "") -> str:
+        return _contributions("sqlite", counted, None, sign, row=row)
 
     changed = " OR ".join(
         f"({expression.replace('r.', 'OLD.')}) IS NOT ({expression.replace('r.', 'NEW.')})"
@@ -212,7 +216,8 @@ def clear_if_nothing_counted() -> bool:
     return True
 
 
-def _floor_hour(moment: datetime) -> datetime:
+def floor_hour(moment: datetime) -> datetime:
+    """Return the start of the hour holding `moment`: the rollup row it counts in."""
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
@@ -228,7 +233,7 @@ def _span() -> tuple[datetime, datetime] | None:
     lasts = [edge["last"] for edge in edges if edge["last"] is not None]
     if not firsts:
         return None
-    return _floor_hour(min(firsts)), _floor_hour(max(lasts))
+    return floor_hour(min(firsts)), floor_hour(max(lasts))
 
 
 def _rebuild_slice(start: datetime, end: datetime) -> None:

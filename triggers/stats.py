@@ -21,7 +21,7 @@ from evonexus.logs import log_event
 from triggers.metrics import WATERMARK_FLIPS
 from triggers.models import ExecutionStatus, SentMessage, StatsHour, WatermarkState
 from triggers.receipts import undelivered
-from triggers.rollup import COUNTER_FIELDS
+from triggers.rollup import COUNTER_FIELDS, floor_hour
 
 logger = logging.getLogger("evonexus.stats")
 
@@ -38,19 +38,23 @@ HOUR = timedelta(hours=1)
 
 def window_start(hours: int, now: datetime) -> datetime:
     """Return where a window of the last `hours` whole hours starts: the current hour is the last one."""
-    return now.replace(minute=0, second=0, microsecond=0) + HOUR - hours * HOUR
+    return floor_hour(now) + HOUR - hours * HOUR
+
+
+def _hours(start: datetime, now: datetime):
+    """Return the rollup rows of the hours from `start` through the current one."""
+    return StatsHour.objects.filter(hour__gte=start, hour__lt=window_start(0, now))
 
 
 def counters(start: datetime, now: datetime) -> dict[str, int]:
     """Return every rollup counter summed over the hours from `start` to the current one."""
-    hours = StatsHour.objects.filter(hour__gte=start, hour__lt=window_start(0, now))
-    return hours.aggregate(**{name: Sum(name, default=0) for name in COUNTER_FIELDS})
+    return _hours(start, now).aggregate(**{name: Sum(name, default=0) for name in COUNTER_FIELDS})
 
 
 def whatsapp_sends_24h(now: datetime) -> int:
     """Return how many executions of the last 24 hours sent, or tried to send, WhatsApp."""
-    hours = StatsHour.objects.filter(hour__gte=window_start(24, now), hour__lt=window_start(0, now))
-    return hours.aggregate(sends=Sum("whatsapp_executions", default=0))["sends"]
+    sends = Sum("whatsapp_executions", default=0)
+    return _hours(window_start(24, now), now).aggregate(sends=sends)["sends"]
 
 
 @dataclass(frozen=True)
@@ -209,7 +213,7 @@ def series(*, buckets: int, width: timedelta, now: datetime | None = None) -> Se
     end = window_start(0, now)
     edges = [end - width * (buckets - index) for index in range(buckets + 1)]
     per_hour = (
-        StatsHour.objects.filter(hour__gte=edges[0], hour__lt=end)
+        _hours(edges[0], now)
         .values("hour")
         .annotate(**{key: Sum(counter) for key, counter in SERIES_COUNTERS.items()})
     )
