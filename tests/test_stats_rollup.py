@@ -191,6 +191,22 @@ def test_a_new_event_and_a_duplicate_are_one_statement_each_on_postgresql_two_on
     assert TriggerExecution.objects.with_duplicate_count().get().duplicate_count == 1
 
 
+def test_the_recording_statement_is_prepared_once_per_connection_on_postgresql(make_trigger):
+    # Django turns psycopg's prepared statements off unless asked; the settings ask, so
+    # PostgreSQL parses and plans the webhook's statement once per pooled connection.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite: Python's sqlite3 module keeps its own per-connection statement cache")
+    trigger = make_trigger()
+
+    for n in range(6):
+        record_event(trigger, {"n": n}, f"k{n}")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [sql for (sql,) in cursor.fetchall() if sql.startswith("WITH execution AS")]
+    assert len(prepared) == 1
+
+
 def test_the_task_row_written_with_the_execution_is_the_one_the_tasks_api_writes(make_trigger, settings):
     from django_tasks_db.models import DBTaskResult
 
