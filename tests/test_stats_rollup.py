@@ -222,6 +222,21 @@ def test_the_task_row_written_with_the_execution_is_the_one_the_tasks_api_writes
     assert ours.args_kwargs == {"args": [execution_id], "kwargs": {}}
 
 
+def test_the_execution_row_written_is_the_one_the_orm_writes(make_trigger):
+    trigger = make_trigger()
+    ours = TriggerExecution.objects.get(pk=record_event(trigger, {"n": 1}, "k").execution_id)
+    theirs = TriggerExecution.objects.create(trigger=trigger, event_data={"n": 1}, idempotency_key="k2")
+
+    def comparable(row: TriggerExecution) -> dict:
+        fields = {f.attname: getattr(row, f.attname) for f in TriggerExecution._meta.concrete_fields}
+        per_row = ("id", "idempotency_key", "created_at", "send_id")
+        return {name: value for name, value in fields.items() if name not in per_row}
+
+    assert comparable(ours) == comparable(theirs)
+    assert ours.send_id != theirs.send_id
+    assert ours.created_at <= theirs.created_at
+
+
 def test_migrate_puts_back_rollup_triggers_that_a_table_rebuild_dropped(make_trigger):
     # What SQLite's copy-and-rename of an altered table does to the triggers on it.
     rollup.uninstall(connection)

@@ -8,7 +8,7 @@ On PostgreSQL with the database task queue, all of it is one statement (a
 data-modifying CTE): the execution and its task row commit together, or the
 duplicate is counted, in one round trip. On SQLite the same two rows are two
 statements in one transaction. Both write `django-tasks-db`'s row themselves,
-built the way its `DatabaseBackend.enqueue` builds it (`_task_row`); a test
+built the way its `DatabaseBackend.enqueue` builds it (`_task_values`); a test
 compares the two rows column by column, so a change in the library shows up
 as a failing test, not as a task the worker cannot read. (The library's
 `task_enqueued` signal, whose one receiver logs at DEBUG, is not sent.) With
@@ -23,7 +23,7 @@ import functools
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.db.models.sql import Query
 from django.utils import timezone
 from django_tasks_db import DatabaseBackend
@@ -53,10 +53,43 @@ def _insert_fields(model: type[Model]) -> list:
     return [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
 
 
-def _insert_values(obj: Model) -> list:
-    """Return the prepared values INSERTing `obj` writes: defaults and `auto_now_add` applied."""
+def _stamped_on_save(field: Field) -> bool:
+    return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+
+
+@functools.cache
+def _constant_values(model: type[Model], vendor: str) -> dict[str, object]:
+    """Return, by attribute name, the prepared default of each field whose default is a constant.
+
+    Prepared once: every new row writes the same value for them.
+    """
     db = connections[DEFAULT_DB_ALIAS]
-    return [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in _insert_fields(type(obj))]
+    return {
+        f.attname: f.get_db_prep_save(f.get_default(), db)
+        for f in _insert_fields(model)
+        if not (f.has_default() and callable(f.default)) and not _stamped_on_save(f)
+    }
+
+
+def _insert_values(model: type[Model], **given: object) -> list:
+    """Return the prepared values an INSERT of a new `model` row writes, in `_insert_fields` order.
+
+    `given` by attribute name (`trigger_id`, not `trigger`); every other field
+    gets its default as `Model.save()` would give it: a callable default is
+    called and `auto_now_add` is the current time, for each row.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    constants = _constant_values(model, db.vendor)
+    values = []
+    for f in _insert_fields(model):
+        if f.attname in given:
+            value = f.get_db_prep_save(given[f.attname], db)
+        elif f.attname in constants:
+            value = constants[f.attname]
+        else:  # computed for each row, as `Model.save()` computes it
+            value = f.get_db_prep_save(timezone.now() if _stamped_on_save(f) else f.get_default(), db)
+        values.append(value)
+    return values
 
 
 def _columns(model: type[Model]) -> list[str]:
@@ -143,15 +176,19 @@ def _record_in_one_statement_sql(vendor: str) -> str:
 
 
 def _new_execution_values(trigger: Trigger, event_data: dict, key: str | None) -> list:
-    return _insert_values(TriggerExecution(trigger=trigger, event_data=event_data, idempotency_key=key))
+    return _insert_values(TriggerExecution, trigger_id=trigger.pk, event_data=event_data, idempotency_key=key)
 
 
-def _task_row() -> DBTaskResult:
-    """Return the task row `DatabaseBackend.enqueue` would write for a new execution (args still unset)."""
+def _task_values() -> list:
+    """Return the values of the task row `DatabaseBackend.enqueue` would write for a new execution.
+
+    Its arguments are still unset: the caller fills them in once the execution has its id.
+    """
     task = run_execution
     backend = task.get_backend()
     backend.validate_task(task)
-    return DBTaskResult(
+    return _insert_values(
+        DBTaskResult,
         id=backend._get_id(),  # the backend's `id_function` option, as `enqueue` applies it
         priority=task.priority,
         task_path=task.module_path,
@@ -164,10 +201,9 @@ def _task_row() -> DBTaskResult:
 
 def _record_in_one_statement(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
     """Return what recording the event did, in one round trip; `None`: count the duplicate apart."""
+    fields = _insert_fields(DBTaskResult)
     task_values = [
-        value
-        for field, value in zip(_insert_fields(DBTaskResult), _insert_values(_task_row()), strict=True)
-        if field is not TASK_ARGS
+        value for field, value in zip(fields, _task_values(), strict=True) if field is not TASK_ARGS
     ]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -195,7 +231,7 @@ def _insert_with_task_row(trigger: Trigger, event_data: dict, key: str | None) -
     and every other writer waits for it.
     """
     execution_values = _new_execution_values(trigger, event_data, key)
-    task_values = _insert_values(_task_row())
+    task_values = _task_values()
     args_at = _insert_fields(DBTaskResult).index(TASK_ARGS)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_insert_execution_sql(connection.vendor), execution_values)
