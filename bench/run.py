@@ -52,25 +52,40 @@ sys.path.insert(0, str(ROOT))
 from bench.common import django_shell, fresh_database, sqlite_stack, start_server  # noqa: E402
 
 
+def busy_cpu_seconds() -> float:
+    """Return the CPU time this machine has spent busy since boot: not idle, waiting on the disk or stolen."""
+    jiffies = [int(v) for v in Path("/proc/stat").read_text().split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = jiffies
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(url: str, mode: str = "new") -> dict:
-    """Return requests/s, p50 and p99 (ms) and the non-2xx count of one wrk run against `url`."""
+    """Return requests/s, p50 and p99 (ms), the non-2xx count and CPU ms per request of one wrk run.
+
+    The CPU is the whole machine's (wrk, gunicorn, PostgreSQL, the kernel):
+    what one request costs, whether the run was bound by the CPU or the disk.
+    """
+    busy_before = busy_cpu_seconds()
     output = subprocess.run(
         [*WRK, "-s", str(ROOT / "bench" / "wrk_post.lua"), url, "--", SECRET, mode],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+    busy = busy_cpu_seconds() - busy_before
 
     def latency(percentile: str) -> float:
         value, unit = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
         return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    requests = int(re.search(r"(\d+) requests in", output)[1])
     return {
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
         "p50_ms": latency("50"),
         "p99_ms": latency("99"),
         "non_2xx": int(errors[1]) if errors else 0,
+        "cpu_ms_per_request": round(busy * 1000 / max(requests, 1), 3),
     }
 
 
@@ -86,6 +101,7 @@ def alternating(runs: dict[str, tuple[str, str]]) -> dict[str, dict]:
         medians[name] = {
             **ordered[len(ordered) // 2],
             "rounds_req_s": [r["requests_per_s"] for r in measured],
+            "rounds_cpu_ms": [r["cpu_ms_per_request"] for r in measured],
             "non_2xx": sum(r["non_2xx"] for r in measured),
         }
     return medians
@@ -272,6 +288,15 @@ def paired_ratio(runs: dict, numerator: str, denominator: str) -> float:
     return statistics.median(top / bottom for top, bottom in pairs)
 
 
+def cpu_ratio(runs: dict, ingest: str, floor: str) -> float:
+    """Return the median, over rounds, of the floor's CPU per request over `ingest`'s in the same round.
+
+    The req/s ratio a machine bound by its CPU allows, whatever the disk does.
+    """
+    pairs = zip(runs[floor]["rounds_cpu_ms"], runs[ingest]["rounds_cpu_ms"], strict=True)
+    return statistics.median(bottom / top for bottom, top in pairs)
+
+
 def report(results: dict) -> None:
     at_0, seeded = results["at_0"], results[f"at_{SIZES[0]}"]
     sqlite, storm = results["sqlite"], results["duplicate_storm"]
@@ -286,6 +311,12 @@ def report(results: dict) -> None:
     flat = seeded_ratio / new_ratio
     raw_flat = rps(seeded["ingest_new"]) / rps(at_0["ingest_new"])
     sqlite_ratio = paired_ratio(sqlite, "sqlite_ingest", "sqlite_floor")
+    results["cpu_ratios"] = {
+        "new": round(cpu_ratio(at_0, "ingest_new", "floor_new"), 3),
+        "duplicates": round(cpu_ratio(at_0, "ingest_duplicates", "floor_duplicates"), 3),
+        "new_at_seeded": round(cpu_ratio(seeded, "ingest_new", "floor_new"), 3),
+        "sqlite_new": round(cpu_ratio(sqlite, "sqlite_ingest", "sqlite_floor"), 3),
+    }
     results["ratios"] = {
         "new": round(new_ratio, 3),
         "duplicates": round(duplicate_ratio, 3),
@@ -318,13 +349,18 @@ def report(results: dict) -> None:
     results["verdicts"] = {name: {"met": met, "figure": figure} for name, (met, figure) in verdicts.items()}
 
     print(f"\nmachine: {results['machine']}; wrk {results['wrk']}; gunicorn 2x4; median of {ROUNDS} rounds\n")
-    print(f"{'run':<34}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}  rounds")
+    print(f"{'run':<34}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'CPU ms':>8}  rounds")
     for group in ("at_0", f"at_{SIZES[0]}", "sqlite"):
         for name, run in results[group].items():
             print(
                 f"{group + ' ' + name:<34}{rps(run):>8.0f}{run['p50_ms']:>9.2f}{run['p99_ms']:>9.2f}"
-                f"{run['non_2xx']:>9}  {[round(r) for r in run['rounds_req_s']]}"
+                f"{run['non_2xx']:>9}{statistics.median(run['rounds_cpu_ms']):>8.2f}"
+                f"  {[round(r) for r in run['rounds_req_s']]}"
             )
+    print(
+        "\nCPU per request (the whole machine's, median of rounds), the floor's over the webhook's: "
+        + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in results["cpu_ratios"].items())
+    )
     print(f"\nduplicate storm: {storm}")
     print(f"seeding (s): {results['seeding']}")
     for size, windows in results["stats"].items():
