@@ -54,6 +54,7 @@ def _insert_fields(model: type[Model]) -> list:
 
 
 def _stamped_on_save(field: Field) -> bool:
+    """Return whether `Model.save()` writes the current time into `field` (`auto_now`, `auto_now_add`)."""
     return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
 
 
