@@ -317,6 +317,9 @@ def report(results: dict) -> None:
         "new_at_seeded": round(cpu_ratio(seeded, "ingest_new", "floor_new"), 3),
         "sqlite_new": round(cpu_ratio(sqlite, "sqlite_ingest", "sqlite_floor"), 3),
     }
+    # Flat with size, in CPU terms: the seeded ratio over the empty one.
+    cpu = results["cpu_ratios"]
+    cpu["flat"] = round(cpu["new_at_seeded"] / cpu["new"], 3)
     results["ratios"] = {
         "new": round(new_ratio, 3),
         "duplicates": round(duplicate_ratio, 3),
