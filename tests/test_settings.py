@@ -67,6 +67,21 @@ def test_it_fails_loudly_on_a_malformed_setting(variable, value, message):
 
 
 @pytest.mark.process
+@pytest.mark.parametrize(("setting", "threshold"), [("", "5"), ("true", "5"), ("false", "None")])
+def test_postgresql_prepares_repeated_statements_unless_told_not_to(setting, threshold):
+    # Django turns psycopg's prepared statements off unless OPTIONS ask for them.
+    result = run_python(
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS']['prepare_threshold'])",
+        SECRET_KEY="x" * 50,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
+        DATABASE_PREPARED_STATEMENTS=setting,
+    )
+
+    assert result.stdout.strip() == threshold, result.stderr
+
+
+@pytest.mark.process
 def test_the_embedded_sqlite_default_runs_in_wal_mode(tmp_path):
     result = run_python(
         PRINT_JOURNAL_MODE, SECRET_KEY="x" * 50, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3"
