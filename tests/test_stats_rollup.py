@@ -182,6 +182,26 @@ def prepared_statements() -> list[str]:
         return [sql for (sql,) in cursor.fetchall()]
 
 
+class Calls(dict):
+    def __sub__(self, other: dict) -> dict:
+        return {name: count - other[name] for name, count in self.items()}
+
+
+def rollup_trigger_calls() -> Calls:
+    """Return how often this transaction ran the executions' and the events' rollup functions (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return Calls(executions=0, events=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL track_functions = 'pl'")
+        cursor.execute(
+            "SELECT coalesce(pg_stat_get_xact_function_calls(%s::regproc), 0), "
+            "coalesce(pg_stat_get_xact_function_calls(%s::regproc), 0)",
+            [f"{TriggerExecution._meta.db_table}_rollup", f"{ExecutionEvent._meta.db_table}_rollup"],
+        )
+        executions, events = cursor.fetchone()
+    return Calls(executions=executions, events=events)
+
+
 def test_a_new_event_and_a_duplicate_are_one_prepared_statement_each_on_postgresql_two_on_sqlite(
     make_trigger,
 ):
@@ -194,10 +214,13 @@ def test_a_new_event_and_a_duplicate_are_one_prepared_statement_each_on_postgres
     for n in range(5):
         record_event(trigger, {"n": n}, f"earlier-{n}")
 
+    calls_before = rollup_trigger_calls()
     with CaptureQueriesContext(connection) as new:
         record_event(trigger, {"n": 1}, "k")
+    calls_after_new = rollup_trigger_calls()
     with CaptureQueriesContext(connection) as duplicate:
         record_event(trigger, {"n": 1}, "k")
+    calls_after_duplicate = rollup_trigger_calls()
 
     assert len(statements(new)) == expected
     assert len(statements(duplicate)) == expected
@@ -205,6 +228,9 @@ def test_a_new_event_and_a_duplicate_are_one_prepared_statement_each_on_postgres
     if connection.vendor == "postgresql":
         assert statements(new)[0].startswith("WITH execution AS")
         assert [sql for sql in prepared_statements() if sql.startswith("WITH execution AS")]
+        # The statement holds two INSERTs and writes one row: only that table's trigger runs.
+        assert calls_after_new - calls_before == {"executions": 1, "events": 0}
+        assert calls_after_duplicate - calls_after_new == {"executions": 0, "events": 1}
 
 
 def test_the_task_row_written_with_the_execution_is_the_one_the_tasks_api_writes(make_trigger, settings):

@@ -10,10 +10,15 @@ same transaction and without another round trip.
 `COUNTERS` is the one definition: what each row adds, as SQL over a row `r`.
 The triggers (PostgreSQL and SQLite) and `rebuild` are generated from it.
 
-On PostgreSQL the triggers run once per statement (transition tables) and
-spread their writes over `SHARDS` rows per hour, chosen by the connection's
-backend pid, so concurrent writers seldom wait on one counter row; readers sum
-the shards. SQLite has one writer at a time and a single shard.
+On PostgreSQL an INSERT is counted once per row, and an UPDATE or DELETE
+once per statement (transition tables): every insert the service makes is one
+row, and a row trigger does not run at all for an INSERT that writes none,
+which the recording statement always holds (it inserts either the execution
+or the duplicate's event). Updates and deletes come in bulk (the reaper, the
+admin's actions, a trigger deleted with its executions), one upsert each.
+Writes spread over `SHARDS` rows per hour, chosen by the connection's backend
+pid, so concurrent writers seldom wait on one counter row; readers sum the
+shards. SQLite has one writer at a time, row triggers and a single shard.
 """
 
 # The SQL here is generated from the constants below and model metadata; rebuild binds
@@ -109,7 +114,7 @@ def _contributions(vendor: str, counted: Counted, rows: str | None, sign: str = 
     """Return a SELECT of each row's hour and counters (negated with `sign="-"`).
 
     From the table or subquery `rows`; with `rows=None`, of the one row a
-    row trigger names `row` (SQLite's `NEW` or `OLD`).
+    row trigger names `row` (`NEW` or `OLD`).
     """
     columns = ", ".join(
         f"{sign}({expression.replace('r.', row + '.')}) AS {name}"
@@ -122,13 +127,14 @@ def _contributions(vendor: str, counted: Counted, rows: str | None, sign: str = 
 def _postgresql_triggers(counted: Counted) -> tuple[list[str], list[str]]:
     function = f"{counted.table}_rollup"
     shard = f"pg_backend_pid() % {SHARDS}"
+    inserted = _contributions("postgresql", counted, None, row="NEW")
     added = _contributions("postgresql", counted, "new_rows")
     removed = _contributions("postgresql", counted, "old_rows", sign="-")
     install = [
         f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    {_upsert("postgresql", counted, added, shard)};
+  IF TG_OP = 'INSERT' THEN  -- for each row
+    {_upsert("postgresql", counted, inserted, shard)};
   ELSIF TG_OP = 'UPDATE' THEN
     {_upsert("postgresql", counted, f"{added} UNION ALL {removed}", shard)};
   ELSE
@@ -137,7 +143,7 @@ BEGIN
   RETURN NULL;
 END $$""",
         f"CREATE TRIGGER {function}_insert AFTER INSERT ON {counted.table} "
-        f"REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()",
         f"CREATE TRIGGER {function}_update AFTER UPDATE ON {counted.table} "
         "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
