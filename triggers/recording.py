@@ -72,15 +72,17 @@ def _constant_values(model: type[Model], vendor: str) -> dict[str, object]:
     }
 
 
-def _insert_values(model: type[Model], **given: object) -> list:
+def _insert_values(model: type[Model], constants: dict[str, object] | None = None, **given: object) -> list:
     """Return the prepared values an INSERT of a new `model` row writes, in `_insert_fields` order.
 
-    `given` by attribute name (`trigger_id`, not `trigger`); every other field
+    `given` by attribute name (`trigger_id`, not `trigger`); then `constants`,
+    values already prepared (by default `_constant_values`); every other field
     gets its default as `Model.save()` would give it: a callable default is
     called and `auto_now_add` is the current time, for each row.
     """
     db = connections[DEFAULT_DB_ALIAS]
-    constants = _constant_values(model, db.vendor)
+    if constants is None:
+        constants = _constant_values(model, db.vendor)
     values = []
     for f in _insert_fields(model):
         if f.attname in given:
@@ -180,24 +182,38 @@ def _new_execution_values(trigger: Trigger, event_data: dict, key: str | None) -
     return _insert_values(TriggerExecution, trigger_id=trigger.pk, event_data=event_data, idempotency_key=key)
 
 
+@functools.cache
+def _task_constants(backend: DatabaseBackend) -> dict[str, object]:
+    """Return, prepared and by attribute name, what every task row of `run_execution` on `backend` writes.
+
+    The task is validated for the backend here, as `DatabaseBackend.enqueue`
+    validates it, once per backend instance: changed settings make new ones.
+    Its arguments are left empty for the caller to fill in.
+    """
+    task = run_execution
+    backend.validate_task(task)
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = {f.attname: f for f in _insert_fields(DBTaskResult)}
+    given = {
+        "priority": task.priority,
+        "task_path": task.module_path,
+        "queue_name": task.queue_name,
+        "run_after": task.run_after or get_date_max(),
+        "backend_name": backend.alias,
+        "args_kwargs": {"args": [], "kwargs": {}},
+    }
+    prepared = {name: fields[name].get_db_prep_save(value, db) for name, value in given.items()}
+    return {**_constant_values(DBTaskResult, db.vendor), **prepared}
+
+
 def _task_values() -> list:
     """Return the values of the task row `DatabaseBackend.enqueue` would write for a new execution.
 
     Its arguments are still unset: the caller fills them in once the execution has its id.
     """
-    task = run_execution
-    backend = task.get_backend()
-    backend.validate_task(task)
-    return _insert_values(
-        DBTaskResult,
-        id=backend._get_id(),  # the backend's `id_function` option, as `enqueue` applies it
-        priority=task.priority,
-        task_path=task.module_path,
-        queue_name=task.queue_name,
-        run_after=task.run_after or get_date_max(),
-        backend_name=backend.alias,
-        args_kwargs={"args": [], "kwargs": {}},
-    )
+    backend = run_execution.get_backend()
+    # The id is the backend's `id_function` option, as `enqueue` applies it.
+    return _insert_values(DBTaskResult, _task_constants(backend), id=backend._get_id())
 
 
 def _record_in_one_statement(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
