@@ -70,7 +70,9 @@ def max_body_bytes(trigger: Trigger) -> int:
     return settings.WEBHOOK_MAX_BODY_BYTES
 
 
-def _check_envelope(delivery: Delivery, max_bytes: int) -> tuple[str, str] | None:
+def _check_envelope(
+    delivery: Delivery, headers: sources.LowerCaseHeaders, max_bytes: int
+) -> tuple[str, str] | None:
     """Return `(reason, message)` if the request cannot be read as an event, else `None`."""
     if delivery.chunked:
         # A WSGI app reads a body only up to its Content-Length; unstated, it reads nothing.
@@ -82,7 +84,7 @@ def _check_envelope(delivery: Delivery, max_bytes: int) -> tuple[str, str] | Non
         return "body_too_large", f"Request body exceeds {max_bytes} bytes."
     if not _is_json_content_type(delivery.content_type):
         return "unsupported_media_type", "Content-Type must be application/json."
-    if "," in delivery.headers.get("Idempotency-Key", ""):
+    if "," in headers.get("idempotency-key", ""):
         # Two headers arrive joined by a comma; either could be meant: refuse rather than guess.
         return "invalid_idempotency_key", "Send one Idempotency-Key header, with one value (no commas)."
     return None
@@ -97,7 +99,9 @@ class Authenticated:
     body_sha256: str
 
 
-def _authenticated(trigger: Trigger, delivery: Delivery, now: float) -> Authenticated:
+def _authenticated(
+    trigger: Trigger, delivery: Delivery, headers: sources.LowerCaseHeaders, now: float
+) -> Authenticated:
     """Return the body parsed, once it proves it comes from the trigger's sender.
 
     Raises `InvalidPayload` or `AuthenticationFailed`. The raw body lives only
@@ -108,7 +112,7 @@ def _authenticated(trigger: Trigger, delivery: Delivery, now: float) -> Authenti
     proof = sources.verify_request(
         trigger.source,
         trigger.signing_secrets(),
-        delivery.headers,
+        headers,
         body,
         payload,
         now=now,
@@ -141,16 +145,17 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     trigger = get_trigger(public_id)
     if trigger is None:
         return _rejected(None, "not_found", "No trigger with this webhook URL.")
-    if refusal := _check_envelope(delivery, max_body_bytes(trigger)):
+    headers = sources.lower_case_headers(delivery.headers)
+    if refusal := _check_envelope(delivery, headers, max_body_bytes(trigger)):
         return _rejected(trigger, *refusal)
     try:
-        authenticated = _authenticated(trigger, delivery, time.time() if now is None else now)
+        authenticated = _authenticated(trigger, delivery, headers, time.time() if now is None else now)
     except sources.InvalidPayload as exc:
         return _rejected(trigger, "invalid_payload", str(exc))
     except sources.AuthenticationFailed as exc:
         return _rejected(trigger, "unauthorized", str(exc))
     payload = authenticated.payload
-    event = sources.parse_event(trigger.source, delivery.headers, payload)
+    event = sources.parse_event(trigger.source, headers, payload)
     if sources.is_receipt(event):
         ids = event.get("message_ids")
         matched = apply_receipt(ids if isinstance(ids, list) else [], str(event.get("state")))
@@ -177,7 +182,7 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
         return _rejected(trigger, "media_storage_unavailable", str(exc))
     key = sources.extract_idempotency_key(
         trigger.source,
-        delivery.headers,
+        headers,
         payload,
         event,
         trigger.idempotency_key_paths,

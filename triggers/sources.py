@@ -174,8 +174,18 @@ def parse_json_body(raw: bytes, *, max_depth: int = 64) -> dict:
 # --- Authentication --------------------------------------------------------------------
 
 
-def _lower(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers.items()}
+class LowerCaseHeaders(dict):
+    """Request headers by lower-case name, as `lower_case_headers` returns them."""
+
+
+def lower_case_headers(headers: Mapping[str, str]) -> LowerCaseHeaders:
+    """Return `headers` by lower-case name; headers it returned before come back as they are.
+
+    So a request's headers are lowered once, however many steps read them.
+    """
+    if isinstance(headers, LowerCaseHeaders):
+        return headers
+    return LowerCaseHeaders({name.lower(): value for name, value in headers.items()})
 
 
 def _hmac_hex(secret: str, message: bytes) -> str:
@@ -335,7 +345,7 @@ def verify_request(
         raise AuthenticationFailed("the trigger has no secret")
     return spec_for(source).verify(
         secrets=secrets,
-        headers=_lower(headers),
+        headers=lower_case_headers(headers),
         body=body,
         payload=payload,
         now=now,
@@ -514,7 +524,7 @@ def parse_event(source: str, headers: Mapping[str, str], payload: dict) -> dict:
 
     Unknown sources parse like `custom`: the body is kept whole under `data`.
     """
-    event = spec_for(source).parse(_lower(headers), payload)
+    event = spec_for(source).parse(lower_case_headers(headers), payload)
     event["event_type"] = str(event["event_type"]) if event["event_type"] is not None else None
     return {"source": source, **event}
 
@@ -567,7 +577,7 @@ def extract_idempotency_key(
     bearer token); when the body is signed, the key is the signed body's
     `body_sha256` instead (`sha256:<hex>`). Never raises on any JSON.
     """
-    lowered = _lower(headers)
+    lowered = lower_case_headers(headers)
     native = spec_for(source).native_keys(lowered, payload)
     covered: list[Any] = []
     for path in list(key_paths) or DEFAULT_KEY_PATHS:
