@@ -107,6 +107,11 @@ def _database_from_url(url: str) -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 30, minimum=1),
         }
+        # One connection per thread, kept: a new one costs more than most requests
+        # (Django registers its SQL functions, the PRAGMAs run, SQLite reads the
+        # schema and compiles every statement again, the rollup triggers inside).
+        # In-process: 2.25 -> 0.26 ms per bare INSERT request, 3.1 -> 0.77 ms per event.
+        database["CONN_MAX_AGE"] = None
     elif database["ENGINE"] == "django.db.backends.postgresql":
         # A pool per process (psycopg_pool): a request borrows an open connection
         # and gives it back, with no health-check query in front of its first

@@ -90,6 +90,20 @@ def test_the_embedded_sqlite_default_runs_in_wal_mode(tmp_path):
     assert result.stdout.strip() == "wal", result.stderr
 
 
+@pytest.mark.process
+def test_the_embedded_sqlite_default_keeps_its_connections_between_requests(tmp_path):
+    code = (
+        "import django; django.setup(); from django.db import connection; "
+        "from django.core.signals import request_finished; "
+        "connection.ensure_connection(); first = connection.connection; "
+        "request_finished.send(sender=None); "
+        "print(connection.connection is first)"
+    )
+    result = run_python(code, SECRET_KEY="x" * 50, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3")
+
+    assert result.stdout.strip() == "True", result.stderr
+
+
 def test_env_helpers_read_lists_integers_and_booleans(monkeypatch):
     monkeypatch.setenv("HOSTS", " a.example , b.example,, ")
     monkeypatch.setenv("COUNT", "7")
