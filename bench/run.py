@@ -142,7 +142,7 @@ def psql(sql: str) -> None:
 
 
 def seed_executions(trigger_id: int, upto: int) -> dict:
-    """Insert executions with SQL until the table holds `upto`; return the seconds it took.
+    """Insert executions with SQL up to `upto`; return the seconds taken, `rebuild_stats`'s apart.
 
     All created in the last 23 hours (every stats window holds all of them:
     the worst case), in a mix of statuses, some with WhatsApp attempts. As a

@@ -193,7 +193,6 @@ def _task_constants(backend: DatabaseBackend) -> dict[str, object]:
     task = run_execution
     backend.validate_task(task)
     db = connections[DEFAULT_DB_ALIAS]
-    fields = {f.attname: f for f in _insert_fields(DBTaskResult)}
     given = {
         "priority": task.priority,
         "task_path": task.module_path,
@@ -202,7 +201,9 @@ def _task_constants(backend: DatabaseBackend) -> dict[str, object]:
         "backend_name": backend.alias,
         "args_kwargs": {"args": [], "kwargs": {}},
     }
-    prepared = {name: fields[name].get_db_prep_save(value, db) for name, value in given.items()}
+    prepared = {
+        name: DBTaskResult._meta.get_field(name).get_db_prep_save(value, db) for name, value in given.items()
+    }
     return {**_constant_values(DBTaskResult, db.vendor), **prepared}
 
 
