@@ -26,8 +26,7 @@ from triggers.checks import check_demo_trigger
 from triggers.demo import ensure_demo_trigger
 from triggers.ingest import record_event
 from triggers.messaging import message_seed
-from triggers.models import SentMessage, Trigger, TriggerExecution
-from triggers.reaper import LOST_WORKER_ERROR
+from triggers.models import LOST_WORKER_ERROR, SentMessage, Trigger, TriggerExecution
 from whatsapp.client import derive_message_id
 
 

@@ -18,8 +18,8 @@ from tests.support.queue import drop_queued_tasks, queued_execution_ids
 from tests.support.signing import sign, webhook_path
 from triggers import executor
 from triggers.ingest import record_event
-from triggers.models import TriggerExecution
-from triggers.reaper import LOST_WORKER_ERROR, reap
+from triggers.models import LOST_WORKER_ERROR, TriggerExecution
+from triggers.reaper import reap
 
 
 def running_since(execution_id: int, seconds_ago: float) -> None:

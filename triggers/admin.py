@@ -21,7 +21,6 @@ from triggers.charts import charts
 from triggers.executor import release, release_waiting
 from triggers.messaging import resolve_recipient
 from triggers.models import (
-    ActionType,
     ExecutionStats,
     ExecutionStatus,
     GatewayBreaker,
@@ -54,11 +53,9 @@ _BADGE_STYLE = "color:#fff;padding:2px 8px;border-radius:10px;white-space:nowrap
 
 def recipient_preview(execution: TriggerExecution) -> str:
     """Return who the execution messages on WhatsApp, or "—" when it sends nothing."""
-    trigger = execution.trigger
-    sends = trigger.action_type == ActionType.WHATSAPP or trigger.action_payload.get("reply_via_whatsapp")
-    if not sends:
+    if not execution.trigger.sends_whatsapp:
         return "—"
-    return resolve_recipient(trigger.recipient, execution.event_data) or "(none found)"
+    return resolve_recipient(execution.trigger.recipient, execution.event_data) or "(none found)"
 
 
 def command_preview(execution: TriggerExecution) -> str:
@@ -353,7 +350,7 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
         replayable = (
             execution is not None
             and self.has_replay_permission(request)
-            and execution.status in replay.REPLAYABLE
+            and execution.replayable
         )
         extra_context = {**(extra_context or {}), "replayable": replayable}
         return super().change_view(request, object_id, form_url, extra_context)

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django_tasks import task
 from django_tasks_db import DatabaseBackend
@@ -23,34 +22,12 @@ from triggers.actions import run_script
 from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason
 from triggers.demo import demo_refusal
 from triggers.inbound_media import with_media_url
-from triggers.models import ExecutionEvent, Trigger, TriggerExecution
+from triggers.models import ExecutionEvent, TriggerExecution
 from triggers.outcomes import ActionOutcome
 from triggers.redelivery import next_redelivery_at
 from triggers.stats import check_watermark, daily_cap_room
 
 logger = logging.getLogger("evonexus.executor")
-
-
-def claim_execution(execution_id: int) -> bool:
-    """Return whether this worker won the execution: `pending` (or a scheduled redelivery) → `running`.
-
-    The conditional UPDATE is the lock: of any number of workers holding the
-    same task, exactly one sees a row count of 1. `False` also covers an
-    execution that no longer exists, and a redelivery cancelled by a replay.
-    """
-    runnable = Q(status=ExecutionStatus.PENDING) | Q(
-        status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=False
-    )
-    claimed = TriggerExecution.objects.filter(runnable, pk=execution_id).update(
-        status=ExecutionStatus.RUNNING, started_at=timezone.now(), redelivery_at=None
-    )
-    return claimed == 1
-
-
-def sends_whatsapp(trigger: Trigger) -> bool:
-    """Return whether the trigger's action sends WhatsApp (a message, or a script's reply)."""
-    replies = bool(trigger.action_payload.get("reply_via_whatsapp"))
-    return trigger.action_type == ActionType.WHATSAPP or replies
 
 
 def run_action(execution: TriggerExecution) -> ActionOutcome:
@@ -62,7 +39,7 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
     trigger, payload = execution.trigger, execution.trigger.action_payload
     if refusal := demo_refusal(trigger):
         return ActionOutcome.permanent(refusal, attempts=0)
-    sends = sends_whatsapp(trigger)
+    sends = trigger.sends_whatsapp
     if sends and not breaker.may_send(execution.pk):
         return ActionOutcome.held(HoldReason.GATEWAY_DOWN, "waiting for the WhatsApp gateway to come back")
     if sends and not execution.over_cap_allowed and daily_cap_room() == 0:
@@ -86,7 +63,7 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
 
 def execute(execution_id: int) -> str | None:
     """Return the final status after running the execution, or `None` if not claimed."""
-    if not claim_execution(execution_id):
+    if not TriggerExecution.objects.claim(execution_id, now=timezone.now()):
         # Another worker got there first, or the execution is no longer pending.
         log_event(logger, "execution_skipped", exec_id=execution_id, reason="not_pending")
         return None
@@ -98,18 +75,12 @@ def execute(execution_id: int) -> str | None:
     if outcome.status == ExecutionStatus.FAILED_RETRYABLE:
         redelivery_at = next_redelivery_at(execution.redeliveries, execution.trigger.auto_redeliveries, now)
     with transaction.atomic():
-        TriggerExecution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
-            status=outcome.status,
-            error_category=outcome.category,
-            attempts=F("attempts") + outcome.attempts,
-            whatsapp_attempts=F("whatsapp_attempts") + outcome.whatsapp_attempts,
-            result_summary=outcome.summary,
-            error=outcome.error,
-            hold_reason=outcome.hold_reason,
-            completed_at=None if outcome.status == ExecutionStatus.HELD else now,
+        TriggerExecution.objects.finish(
+            execution_id,
+            outcome,
+            now=now,
             duration_seconds=round(time.monotonic() - started, 3),
             redelivery_at=redelivery_at,
-            redeliveries=F("redeliveries") + int(redelivery_at is not None),
         )
         if redelivery_at is not None:
             # Not the dead-letter queue yet: the same execution runs again then.
@@ -181,15 +152,10 @@ def release(
     lets it send past the daily cap (an operator who may said so).
     """
     with transaction.atomic():
-        changes = {"status": ExecutionStatus.PENDING, "hold_reason": ""}
-        if over_cap:
-            changes["over_cap_allowed"] = True
-        won = TriggerExecution.objects.filter(
-            pk=execution_id, status=ExecutionStatus.HELD, hold_reason=reason
-        ).update(**changes)
+        won = TriggerExecution.objects.release(execution_id, reason=reason, over_cap=over_cap)
         if won:
             enqueue_execution(execution_id, run_after=run_after)
-    return bool(won)
+    return won
 
 
 def release_capped(*, now: datetime | None = None) -> list[int]:

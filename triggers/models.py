@@ -1,18 +1,20 @@
 """Triggers (a webhook URL and what to do) and their executions (one per event)."""
 
 import uuid
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.urls import reverse
 
 # The choices and validators live in their own modules; they are re-exported here
 # because migrations and older code reference them as `triggers.models.<name>`.
-from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason, Source
+from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason, Source, failure_status
+from triggers.outcomes import ActionOutcome
 from triggers.validators import (
     JSON_FIELD_DECODER,
     generate_secret,
@@ -129,6 +131,11 @@ class Trigger(models.Model):
         """Return the secrets a request may be signed with: the current one, then the next, if any."""
         return [self.secret, self.next_secret] if self.next_secret else [self.secret]
 
+    @property
+    def sends_whatsapp(self) -> bool:
+        """Return whether the action sends WhatsApp: a message, or a script's reply to the sender."""
+        return self.action_type == ActionType.WHATSAPP or bool(self.action_payload.get("reply_via_whatsapp"))
+
     def get_webhook_path(self) -> str:
         """Return the path (no host) that senders POST this trigger's events to."""
         return reverse("trigger-webhook", kwargs={"public_id": self.public_id})
@@ -140,7 +147,27 @@ class Trigger(models.Model):
             raise ValidationError({"action_payload": exc.messages}) from None
 
 
+# What the statuses mean together, defined once: the queryset's filters and the moves
+# below use these, and the stats rollup's SQL (`triggers.rollup`) is tested against them.
+RUNNABLE = Q(status=ExecutionStatus.PENDING) | Q(
+    status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=False
+)
+DEAD_LETTER = Q(status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=True)
+AWAITING_REDELIVERY = Q(status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=False)
+REPLAYABLE = (ExecutionStatus.FAILED_RETRYABLE, ExecutionStatus.FAILED)
+
+LOST_WORKER_ERROR = "worker lost during execution; the action may have partly run"
+
+
 class ExecutionQuerySet(models.QuerySet):
+    """Executions, and every move of their life.
+
+    Each move is one conditional UPDATE with the old state in its WHERE: of any
+    number of processes making the same move, exactly one sees a row count of 1
+    and goes on. Callers that queue a task after a move do it in the same
+    transaction (`triggers.executor.enqueue_execution`).
+    """
+
     def with_duplicate_count(self) -> "ExecutionQuerySet":
         """Return these executions with `duplicate_count`: the duplicate deliveries each absorbed.
 
@@ -159,17 +186,119 @@ class ExecutionQuerySet(models.QuerySet):
             duplicate_count=Coalesce(models.Subquery(duplicates), 0)
         )
 
+    # --- what the statuses mean ---------------------------------------------------------
+
     def dead_letter(self) -> "ExecutionQuerySet":
         """Return the dead-letter queue: transient failures with no automatic redelivery ahead."""
-        return self.filter(status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=True)
+        return self.filter(DEAD_LETTER)
 
     def awaiting_redelivery(self) -> "ExecutionQuerySet":
         """Return transient failures that will be tried again automatically."""
-        return self.filter(status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=False)
+        return self.filter(AWAITING_REDELIVERY)
 
     def held(self, reason: str) -> "ExecutionQuerySet":
         """Return the executions held for `reason` (a `HoldReason`), in arrival order: the release order."""
         return self.filter(status=ExecutionStatus.HELD, hold_reason=reason).order_by("created_at", "id")
+
+    def lost_runs(self, cutoff: datetime) -> "ExecutionQuerySet":
+        """Return the runs started before `cutoff` and still running: their worker is gone."""
+        return self.filter(status=ExecutionStatus.RUNNING, started_at__lt=cutoff)
+
+    def stranded(self, cutoff: datetime) -> "ExecutionQuerySet":
+        """Return what should have run by `cutoff` and whose task may be lost, not re-queued since.
+
+        Pending since before `cutoff`, or a redelivery due before it; one the
+        reaper queued again after `cutoff` is left alone.
+        """
+        overdue = Q(status=ExecutionStatus.PENDING, created_at__lt=cutoff) | Q(
+            status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__lt=cutoff
+        )
+        return self.filter(overdue, Q(requeued_at__isnull=True) | Q(requeued_at__lt=cutoff))
+
+    # --- the moves ------------------------------------------------------------------------
+
+    def claim(self, execution_id: int, *, now: datetime) -> bool:
+        """Return whether this worker won the execution: runnable → `running`.
+
+        `False` also covers an execution that no longer exists, and a
+        redelivery cancelled by a replay.
+        """
+        return self.filter(RUNNABLE, pk=execution_id).update(
+            status=ExecutionStatus.RUNNING, started_at=now, redelivery_at=None
+        ) == 1
+
+    def finish(
+        self,
+        execution_id: int,
+        outcome: ActionOutcome,
+        *,
+        now: datetime,
+        duration_seconds: float,
+        redelivery_at: datetime | None = None,
+    ) -> bool:
+        """Return whether the running execution took `outcome`'s status: finished, failed or held.
+
+        A `held` outcome has no completion time (it has not run yet). With
+        `redelivery_at`, a transient failure is scheduled to run again then
+        (not the dead-letter queue yet) and counts one more redelivery.
+        """
+        return self.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
+            status=outcome.status,
+            error_category=outcome.category,
+            attempts=F("attempts") + outcome.attempts,
+            whatsapp_attempts=F("whatsapp_attempts") + outcome.whatsapp_attempts,
+            result_summary=outcome.summary,
+            error=outcome.error,
+            hold_reason=outcome.hold_reason,
+            completed_at=None if outcome.status == ExecutionStatus.HELD else now,
+            duration_seconds=duration_seconds,
+            redelivery_at=redelivery_at,
+            redeliveries=F("redeliveries") + int(redelivery_at is not None),
+        ) == 1
+
+    def release(self, execution_id: int, *, reason: str, over_cap: bool = False) -> bool:
+        """Return whether this call released the execution held for `reason`: held → `pending`.
+
+        `over_cap` lets it send past the daily cap (an operator who may said so).
+        """
+        changes = {"status": ExecutionStatus.PENDING, "hold_reason": ""}
+        if over_cap:
+            changes["over_cap_allowed"] = True
+        return self.filter(pk=execution_id, status=ExecutionStatus.HELD, hold_reason=reason).update(
+            **changes
+        ) == 1
+
+    def mark_replayed(self, execution_id: int, *, now: datetime) -> bool:
+        """Return whether this call moved a replayable execution to `replayed`.
+
+        Its key goes to the replay's new execution. Clearing `redelivery_at`
+        cancels a scheduled automatic redelivery: its task finds nothing to claim.
+        """
+        return self.filter(pk=execution_id, status__in=REPLAYABLE).update(
+            status=ExecutionStatus.REPLAYED, last_replay_at=now, redelivery_at=None
+        ) == 1
+
+    def mark_lost(self, execution_id: int, *, cutoff: datetime, now: datetime) -> bool:
+        """Return whether this call moved a run whose worker died to the dead-letter queue.
+
+        Never re-run automatically: the action may have partly happened, so
+        an operator decides (`unknown`, `LOST_WORKER_ERROR`).
+        """
+        return self.lost_runs(cutoff).filter(pk=execution_id).update(
+            status=failure_status(ErrorCategory.UNKNOWN),
+            error_category=ErrorCategory.UNKNOWN,
+            error=LOST_WORKER_ERROR,
+            completed_at=now,
+            redelivery_at=None,
+        ) == 1
+
+    def redeliver(self, execution_id: int, *, cutoff: datetime, now: datetime) -> bool:
+        """Return whether this call may queue a stranded execution again (at most once per period).
+
+        The status does not move: the claim's compare-and-set makes a surplus
+        task a no-op.
+        """
+        return self.stranded(cutoff).filter(pk=execution_id).update(requeued_at=now) == 1
 
 
 class TriggerExecution(models.Model):
@@ -257,6 +386,11 @@ class TriggerExecution(models.Model):
     def __str__(self) -> str:
         # The admin's title and History: "Execution #4 · echo · Failed (retryable)".
         return f"Execution #{self.pk} · {self.trigger.slug} · {self.get_status_display()}"
+
+    @property
+    def replayable(self) -> bool:
+        """Return whether the status allows a replay (the replay rules check the rest)."""
+        return self.status in REPLAYABLE
 
 
 class ExecutionEvent(models.Model):

@@ -48,7 +48,7 @@ def preview(execution: TriggerExecution) -> SendPreview:
     payload = trigger.action_payload
     incoming = str(event.get("text") or event.get("event_type") or "")
     if trigger.action_type == ActionType.SCRIPT:
-        replies = bool(payload.get("reply_via_whatsapp"))
+        replies = trigger.sends_whatsapp
         return SendPreview(
             recipient=resolve_recipient(trigger.recipient, event) if replies else None,
             incoming=incoming,

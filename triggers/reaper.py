@@ -10,18 +10,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from evonexus.logs import log_event
-from triggers.choices import ErrorCategory, ExecutionStatus, failure_status
 from triggers.executor import enqueue_execution, release_capped, tick_gateway
 from triggers.models import TriggerExecution
 
 logger = logging.getLogger("evonexus.reaper")
-
-LOST_WORKER_ERROR = "worker lost during execution; the action may have partly run"
-
 
 @dataclass
 class ReapResult:
@@ -32,24 +27,13 @@ class ReapResult:
 def reap_lost_runs(now: datetime) -> list[int]:
     """Return the executions moved to the DLQ because their worker died mid-run.
 
-    A run older than `EXECUTION_LEASE_SECONDS` lost its worker. It becomes
-    `failed_retryable` / `unknown` and is never re-run automatically: the
-    action may have partly happened, so an operator decides.
+    A run older than `EXECUTION_LEASE_SECONDS` lost its worker; see
+    `ExecutionQuerySet.mark_lost`.
     """
     cutoff = now - timedelta(seconds=settings.EXECUTION_LEASE_SECONDS)
     lost = []
-    stale = TriggerExecution.objects.filter(status=ExecutionStatus.RUNNING, started_at__lt=cutoff)
-    for execution_id in stale.values_list("pk", flat=True):
-        moved = TriggerExecution.objects.filter(
-            pk=execution_id, status=ExecutionStatus.RUNNING, started_at__lt=cutoff
-        ).update(
-            status=failure_status(ErrorCategory.UNKNOWN),
-            error_category=ErrorCategory.UNKNOWN,
-            error=LOST_WORKER_ERROR,
-            completed_at=now,
-            redelivery_at=None,
-        )
-        if moved:
+    for execution_id in TriggerExecution.objects.lost_runs(cutoff).values_list("pk", flat=True):
+        if TriggerExecution.objects.mark_lost(execution_id, cutoff=cutoff, now=now):
             lost.append(execution_id)
             log_event(logger, "execution_reaped", level=logging.WARNING, exec_id=execution_id, reason="lease")
     return lost
@@ -63,16 +47,10 @@ def requeue_stranded(now: datetime) -> list[int]:
     claim's compare-and-set makes a surplus task a no-op.
     """
     cutoff = now - timedelta(seconds=settings.PENDING_REQUEUE_SECONDS)
-    overdue = (Q(status=ExecutionStatus.PENDING) & Q(created_at__lt=cutoff)) | Q(
-        status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__lt=cutoff
-    )
-    not_recently = Q(requeued_at__isnull=True) | Q(requeued_at__lt=cutoff)
     requeued = []
-    for execution_id in TriggerExecution.objects.filter(overdue, not_recently).values_list("pk", flat=True):
+    for execution_id in TriggerExecution.objects.stranded(cutoff).values_list("pk", flat=True):
         with transaction.atomic():
-            won = TriggerExecution.objects.filter(overdue, not_recently, pk=execution_id).update(
-                requeued_at=now
-            )
+            won = TriggerExecution.objects.redeliver(execution_id, cutoff=cutoff, now=now)
             if won:
                 enqueue_execution(execution_id)
         if won:

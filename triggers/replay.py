@@ -19,13 +19,10 @@ from django.utils import timezone
 
 from evonexus.logs import log_event
 from triggers.executor import enqueue_execution
-from triggers.models import ExecutionStatus, TriggerExecution
+from triggers.models import LOST_WORKER_ERROR, TriggerExecution
 from triggers.preview import preview
-from triggers.reaper import LOST_WORKER_ERROR
 
 logger = logging.getLogger("evonexus.replay")
-
-REPLAYABLE = (ExecutionStatus.FAILED_RETRYABLE, ExecutionStatus.FAILED)
 
 NOT_FOUND = "not_found"
 NOT_REPLAYABLE = "not_replayable"
@@ -102,7 +99,7 @@ def check_replayable(
     message WhatsApp reported delivered, unless `force` (the caller checks the
     operator may force).
     """
-    if execution.status not in REPLAYABLE:
+    if not execution.replayable:
         return ReplayRefusal(NOT_REPLAYABLE, current_status=execution.status)
     if not force and execution.messages.filter(delivered_at__isnull=False).exists():
         return ReplayRefusal(ALREADY_DELIVERED)
@@ -151,12 +148,7 @@ def replay_execution(
     if refusal := check_replayable(execution, now=now, force=force):
         return ReplayResult(execution_id, refusal=refusal)
     with transaction.atomic():
-        # Clearing redelivery_at cancels a scheduled automatic redelivery: its task
-        # will find nothing to claim.
-        won = TriggerExecution.objects.filter(pk=execution_id, status__in=REPLAYABLE).update(
-            status=ExecutionStatus.REPLAYED, last_replay_at=now, redelivery_at=None
-        )
-        if won != 1:
+        if not TriggerExecution.objects.mark_replayed(execution_id, now=now):
             # Another operator replayed it between our check and this UPDATE.
             current = (
                 TriggerExecution.objects.filter(pk=execution_id).values_list("status", flat=True).first()

@@ -1,0 +1,144 @@
+"""The execution's life on its model: each move is one conditional UPDATE that exactly one caller wins."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason
+from triggers.models import LOST_WORKER_ERROR, TriggerExecution
+from triggers.outcomes import ActionOutcome
+
+pytestmark = pytest.mark.django_db
+
+Executions = TriggerExecution.objects
+
+
+@pytest.fixture
+def execution(make_trigger):
+    return Executions.create(trigger=make_trigger(), event_data={"n": 1}, idempotency_key="k")
+
+
+def status_of(execution: TriggerExecution) -> str:
+    execution.refresh_from_db()
+    return execution.status
+
+
+def test_a_pending_execution_is_claimed_once_and_starts_running(execution):
+    now = timezone.now()
+
+    assert Executions.claim(execution.pk, now=now) is True
+    assert Executions.claim(execution.pk, now=now) is False
+    execution.refresh_from_db()
+    assert (execution.status, execution.started_at) == (ExecutionStatus.RUNNING, now)
+
+
+def test_a_scheduled_redelivery_is_runnable_and_its_claim_clears_the_schedule(execution):
+    Executions.filter(pk=execution.pk).update(
+        status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at=timezone.now()
+    )
+
+    assert Executions.claim(execution.pk, now=timezone.now()) is True
+    execution.refresh_from_db()
+    assert execution.redelivery_at is None
+
+
+def test_a_dead_letter_is_not_runnable(execution):
+    Executions.filter(pk=execution.pk).update(status=ExecutionStatus.FAILED_RETRYABLE)
+
+    assert Executions.claim(execution.pk, now=timezone.now()) is False
+    assert list(Executions.dead_letter()) == [execution]
+
+
+def test_finish_takes_the_outcome_only_from_a_running_execution(execution):
+    now = timezone.now()
+    done = ActionOutcome.completed("ok", attempts=2)
+
+    assert Executions.finish(execution.pk, done, now=now, duration_seconds=0.5) is False
+    Executions.claim(execution.pk, now=now)
+    assert Executions.finish(execution.pk, done, now=now, duration_seconds=0.5) is True
+    execution.refresh_from_db()
+    assert (execution.status, execution.attempts, execution.completed_at) == ("completed", 2, now)
+
+
+def test_a_held_outcome_has_no_completion_time_and_names_its_reason(execution):
+    now = timezone.now()
+    Executions.claim(execution.pk, now=now)
+
+    held = ActionOutcome.held(HoldReason.DAILY_CAP, "cap")
+    Executions.finish(execution.pk, held, now=now, duration_seconds=0)
+
+    execution.refresh_from_db()
+    assert (execution.status, execution.hold_reason, execution.completed_at) == ("held", "daily_cap", None)
+    assert list(Executions.held(HoldReason.DAILY_CAP)) == [execution]
+
+
+def test_a_redelivery_schedule_keeps_a_transient_failure_out_of_the_dead_letter_queue(execution):
+    now = timezone.now()
+    Executions.claim(execution.pk, now=now)
+
+    Executions.finish(
+        execution.pk, ActionOutcome.transient("503"), now=now, duration_seconds=0, redelivery_at=now
+    )
+
+    execution.refresh_from_db()
+    assert (execution.redeliveries, list(Executions.awaiting_redelivery())) == (1, [execution])
+    assert not Executions.dead_letter().exists()
+
+
+def test_a_held_execution_is_released_once(execution):
+    Executions.filter(pk=execution.pk).update(status="held", hold_reason=HoldReason.GATEWAY_DOWN)
+
+    assert Executions.release(execution.pk, reason=HoldReason.GATEWAY_DOWN) is True
+    assert Executions.release(execution.pk, reason=HoldReason.GATEWAY_DOWN) is False
+    assert status_of(execution) == ExecutionStatus.PENDING
+
+
+def test_release_names_its_reason_and_may_allow_sending_past_the_cap(execution):
+    Executions.filter(pk=execution.pk).update(status="held", hold_reason=HoldReason.DAILY_CAP)
+
+    assert Executions.release(execution.pk, reason=HoldReason.GATEWAY_DOWN) is False
+    assert Executions.release(execution.pk, reason=HoldReason.DAILY_CAP, over_cap=True) is True
+    execution.refresh_from_db()
+    assert (execution.hold_reason, execution.over_cap_allowed) == ("", True)
+
+
+def test_only_a_failed_execution_is_marked_replayed_and_only_once(execution):
+    now = timezone.now()
+    assert execution.replayable is False
+    assert Executions.mark_replayed(execution.pk, now=now) is False
+    Executions.filter(pk=execution.pk).update(status=ExecutionStatus.FAILED, redelivery_at=now)
+
+    assert Executions.mark_replayed(execution.pk, now=now) is True
+    assert Executions.mark_replayed(execution.pk, now=now) is False
+    execution.refresh_from_db()
+    assert (execution.status, execution.last_replay_at, execution.redelivery_at) == ("replayed", now, None)
+
+
+def test_a_run_past_its_lease_is_marked_lost_as_unknown_and_never_runnable(execution):
+    now = timezone.now()
+    Executions.claim(execution.pk, now=now - timedelta(hours=1))
+
+    assert Executions.mark_lost(execution.pk, cutoff=now - timedelta(hours=2), now=now) is False
+    assert Executions.mark_lost(execution.pk, cutoff=now, now=now) is True
+    execution.refresh_from_db()
+    assert (execution.status, execution.error_category, execution.error) == (
+        ExecutionStatus.FAILED_RETRYABLE,
+        ErrorCategory.UNKNOWN,
+        LOST_WORKER_ERROR,
+    )
+    assert list(Executions.dead_letter()) == [execution]
+
+
+def test_a_stranded_execution_is_requeued_at_most_once_per_period(execution):
+    later = execution.created_at + timedelta(minutes=10)
+
+    assert Executions.redeliver(execution.pk, cutoff=later, now=later) is True
+    assert Executions.redeliver(execution.pk, cutoff=later, now=later) is False
+    assert status_of(execution) == ExecutionStatus.PENDING
+
+
+def test_a_trigger_sends_whatsapp_when_its_action_or_its_script_reply_does(make_trigger):
+    assert make_trigger(action_type=ActionType.WHATSAPP, action_payload={"message": "hi"}).sends_whatsapp
+    assert make_trigger(action_payload={"script": "a.sh", "reply_via_whatsapp": True}).sends_whatsapp
+    assert not make_trigger(action_payload={"script": "a.sh"}).sends_whatsapp
