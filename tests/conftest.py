@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 from tests.support.processes import ServerProcess, free_port
 from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN, Sandbox
 from tests.support.signing import SECRET, sign, webhook_path
-from triggers.ingest import record_event
 from triggers.models import Trigger, TriggerExecution
+from triggers.recording import record_event
 from whatsapp import client as gateway_client
 from whatsapp.client import EvolutionClient
 from whatsapp.media import MediaStore

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from triggers.ingest import record_event
 from triggers.models import TriggerExecution
+from triggers.recording import record_event
 
 ANON, CUSTOMER, STAFF, REPLAYER, SUPERUSER = "anonymous", "non-staff", "staff", "staff+replay", "superuser"
 VISITORS = [ANON, CUSTOMER, STAFF, REPLAYER, SUPERUSER]

@@ -24,9 +24,9 @@ from tests.test_whatsapp_events import RECEIPT
 from triggers import executor
 from triggers.checks import check_demo_trigger
 from triggers.demo import ensure_demo_trigger
-from triggers.ingest import record_event
 from triggers.messaging import message_seed
 from triggers.models import LOST_WORKER_ERROR, SentMessage, Trigger, TriggerExecution
+from triggers.recording import record_event
 from whatsapp.client import derive_message_id
 
 

@@ -9,8 +9,8 @@ from django_tasks_db.models import DBTaskResult
 from tests.support.forms import write_script
 from tests.support.processes import run_worker
 from triggers import executor
-from triggers.ingest import record_event
 from triggers.models import TriggerExecution
+from triggers.recording import record_event
 from triggers.redelivery import redelivery_delay
 from triggers.replay import replay_execution
 

@@ -17,9 +17,9 @@ from tests.support.processes import ROOT, ServerProcess, process_env, run_worker
 from tests.support.queue import drop_queued_tasks, queued_execution_ids
 from tests.support.signing import sign, webhook_path
 from triggers import executor
-from triggers.ingest import record_event
 from triggers.models import LOST_WORKER_ERROR, TriggerExecution
 from triggers.reaper import reap
+from triggers.recording import record_event
 
 
 def running_since(execution_id: int, seconds_ago: float) -> None:

@@ -14,8 +14,8 @@ from tests.support.forms import write_script
 from tests.support.signing import SECRET, webhook_path
 from tests.support.threads import run_in_threads
 from triggers import breaker, executor
-from triggers.ingest import record_event
 from triggers.models import GatewayBreaker, TriggerExecution
+from triggers.recording import record_event
 
 CONNECTED_EVENT = {
     "event": "Connected",

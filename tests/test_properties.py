@@ -9,7 +9,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from evonexus.redaction import redact_secrets
 from triggers import sources
+from triggers.sources.base import AuthenticationFailed, InvalidPayload
+from triggers.sources.body import parse_json_body
+from triggers.sources.filters import matches_filter
+from triggers.sources.keys import normalize_key
 from whatsapp.classify import PERMANENT, RETRYABLE, TRANSIENT, UNKNOWN, classify_response
 
 SECRET = "property-test-secret-0123456789"
@@ -48,7 +53,7 @@ def test_any_change_to_the_body_breaks_the_signature(body, position, flip):
     index = position % len(body)
     tampered = body[:index] + bytes([body[index] ^ flip]) + body[index + 1 :]
 
-    with pytest.raises(sources.AuthenticationFailed):
+    with pytest.raises(AuthenticationFailed):
         sources.verify_request("custom", [SECRET], headers, tampered, {}, now=NOW)
 
 
@@ -57,7 +62,7 @@ def test_any_change_to_the_body_breaks_the_signature(body, position, flip):
 def test_a_guessed_signature_never_verifies(body, signature):
     assume(signature.lower() != custom_signature(body)["X-Webhook-Signature"])
 
-    with pytest.raises(sources.AuthenticationFailed):
+    with pytest.raises(AuthenticationFailed):
         sources.verify_request("custom", [SECRET], {"X-Webhook-Signature": signature}, body, {}, now=NOW)
 
 
@@ -71,7 +76,7 @@ def test_stripe_signatures_hold_only_within_300_seconds(body, skew):
     if abs(skew) <= 300:
         sources.verify_request("stripe", [SECRET], headers, body, {}, now=NOW)
     else:
-        with pytest.raises(sources.AuthenticationFailed):
+        with pytest.raises(AuthenticationFailed):
             sources.verify_request("stripe", [SECRET], headers, body, {}, now=NOW)
 
 
@@ -81,7 +86,7 @@ def test_no_header_or_payload_makes_authentication_raise_anything_but_a_refusal(
     body = json.dumps(payload).encode()
     try:
         sources.verify_request(source, [SECRET], headers, body, payload, now=NOW)
-    except sources.AuthenticationFailed:
+    except AuthenticationFailed:
         pass
 
 
@@ -89,8 +94,8 @@ def test_no_header_or_payload_makes_authentication_raise_anything_but_a_refusal(
 @given(raw=st.binary(max_size=300))
 def test_any_bytes_either_parse_to_an_object_or_are_refused_as_invalid(raw):
     try:
-        assert isinstance(sources.parse_json_body(raw), dict)
-    except sources.InvalidPayload:
+        assert isinstance(parse_json_body(raw), dict)
+    except InvalidPayload:
         pass
 
 
@@ -112,8 +117,8 @@ hostile_objects = st.dictionaries(
 def test_whatever_json_parses_can_be_stored_as_utf8_without_nul(payload):
     raw = json.dumps(payload).encode()  # ASCII: every odd character arrives as a \u escape
     try:
-        parsed = sources.parse_json_body(raw)
-    except sources.InvalidPayload:
+        parsed = parse_json_body(raw)
+    except InvalidPayload:
         return
     stored = json.dumps(parsed, ensure_ascii=False)
     assert "\x00" not in stored
@@ -139,14 +144,14 @@ def test_the_idempotency_key_never_raises_and_always_fits_the_column(source, hea
 @given(key=st.text(min_size=256, max_size=600))
 def test_long_keys_hash_stably_and_apart(key):
     assume(key.strip() == key)
-    hashed = sources.normalize_key(key)
+    hashed = normalize_key(key)
 
     assert (
         hashed
-        == sources.normalize_key(key)
+        == normalize_key(key)
         == hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     )
-    assert sources.normalize_key(key + "x") != hashed
+    assert normalize_key(key + "x") != hashed
 
 
 @quick
@@ -164,7 +169,7 @@ def test_no_secret_survives_redaction_at_any_depth(payload, name, path):
         node = node.setdefault(part, {}) if isinstance(node.get(part, {}), dict) else node
     node[name] = marker
 
-    redacted = sources.redact_secrets(payload)
+    redacted = redact_secrets(payload)
 
     assert marker not in json.dumps(redacted)
 
@@ -172,7 +177,7 @@ def test_no_secret_survives_redaction_at_any_depth(payload, name, path):
 @quick
 @given(event=json_objects, event_filter=st.dictionaries(st.text(max_size=10), json_values, max_size=3))
 def test_the_event_filter_never_raises(event, event_filter):
-    assert sources.matches_filter(event, event_filter) in (True, False)
+    assert matches_filter(event, event_filter) in (True, False)
 
 
 @quick

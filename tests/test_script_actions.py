@@ -7,8 +7,8 @@ import pytest
 from tests.support.forms import write_script
 from tests.support.processes import run_worker
 from triggers import executor
-from triggers.ingest import record_event
 from triggers.models import TriggerExecution
+from triggers.recording import record_event
 
 
 @pytest.mark.parametrize(

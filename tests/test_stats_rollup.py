@@ -14,9 +14,9 @@ from tests.support.commands import run_command
 from tests.support.forms import write_script
 from triggers import executor, reaper, rollup
 from triggers.choices import ExecutionStatus
-from triggers.ingest import record_event
 from triggers.models import ExecutionEvent, SentMessage, StatsHour, TriggerExecution
 from triggers.receipts import apply_receipt, record_sent
+from triggers.recording import record_event
 from triggers.replay import replay_execution
 from triggers.stats import compute_stats, window_start
 

@@ -6,8 +6,8 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from triggers.ingest import record_event
 from triggers.models import Trigger, TriggerExecution
+from triggers.recording import record_event
 
 NEW_TRIGGER = {
     "name": "Deploy on push",

@@ -11,7 +11,7 @@ from tests.support.forms import write_script
 from tests.support.processes import run_worker
 from tests.support.queue import queued_execution_ids
 from tests.support.signing import sign, webhook_path
-from triggers import ingest, recording
+from triggers import recording
 from triggers.models import ExecutionEvent, TriggerExecution
 
 
@@ -94,9 +94,9 @@ def test_it_ignores_events_the_filter_rejects_without_a_row(make_trigger, post_e
 
 def test_it_answers_a_second_copy_as_a_duplicate_of_the_first_decided_by_the_constraint(make_trigger):
     trigger = make_trigger()
-    holder = ingest.record_event(trigger, {"n": 1}, "race-key")
+    holder = recording.record_event(trigger, {"n": 1}, "race-key")
 
-    copy = ingest.record_event(trigger, {"n": 2}, "race-key")
+    copy = recording.record_event(trigger, {"n": 2}, "race-key")
 
     assert copy == recording.Recorded("duplicate", holder.execution_id)
     assert TriggerExecution.objects.with_duplicate_count().get().duplicate_count == 1
@@ -107,7 +107,7 @@ def test_it_records_the_event_again_when_the_holder_was_replayed_between_conflic
     make_trigger, monkeypatch
 ):
     trigger = make_trigger()
-    holder = ingest.record_event(trigger, {"n": 1}, "k")
+    holder = recording.record_event(trigger, {"n": 1}, "k")
     real_insert = recording.insert_execution
     calls = []
 
@@ -120,7 +120,7 @@ def test_it_records_the_event_again_when_the_holder_was_replayed_between_conflic
 
     monkeypatch.setattr(recording, "insert_execution", conflict_then_the_holder_is_replayed)
 
-    again = ingest.record_event(trigger, {"n": 2}, "k")
+    again = recording.record_event(trigger, {"n": 2}, "k")
 
     assert again.outcome == "accepted" and again.execution_id != holder.execution_id
     assert len(calls) == 2
@@ -131,7 +131,7 @@ def test_it_lets_integrity_errors_other_than_the_key_conflict_surface(make_trigg
     trigger = make_trigger()
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        ingest.record_event(trigger, None, "k")
+        recording.record_event(trigger, None, "k")
 
     assert not TriggerExecution.objects.exists()
 

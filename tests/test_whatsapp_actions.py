@@ -11,8 +11,8 @@ from tests.support.processes import run_worker
 from tests.support.signing import SECRET, webhook_path
 from tests.test_idempotency_keys import EVOLUTION_API_V2_UPSERT, EVOLUTION_GO_MESSAGE
 from triggers import executor
-from triggers.ingest import record_event
 from triggers.models import Trigger, TriggerExecution
+from triggers.recording import record_event
 from whatsapp.client import derive_message_id
 
 

@@ -8,6 +8,7 @@ from tests.support.signing import SECRET, webhook_path
 from tests.test_idempotency_keys import EVOLUTION_GO_MESSAGE
 from triggers import sources
 from triggers.models import TriggerExecution
+from triggers.sources.base import MESSAGE
 
 RECEIPT = {
     "event": "Receipt",
@@ -107,7 +108,6 @@ def test_someone_elses_message_still_runs(client, make_trigger):
 
 
 def test_other_sources_are_never_our_own_messages():
-    assert (
-        sources.is_own_message(sources.parse_event("custom", {}, {"from_me": True, "event": "SendMessage"}))
-        is False
-    )
+    event = sources.parse_event("custom", {}, {"from_me": True, "event": "SendMessage"})
+
+    assert sources.spec_for("custom").kind(event) == MESSAGE

@@ -19,7 +19,7 @@ import hashlib
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from triggers.sources import InvalidPayload, lookup_path
+from triggers.sources.base import InvalidPayload
 from whatsapp.media import media_storage_configured, store_from_settings
 
 
@@ -35,17 +35,14 @@ def _mimetype(message: dict) -> str:
     return "application/octet-stream"
 
 
-def move_media_out(payload: dict) -> dict | None:
-    """Return the metadata of the file in `data.Message.base64`, after moving it out of `payload`.
+def move_media_out(message: dict) -> dict:
+    """Return the metadata of the file in `message["base64"]`, after moving it out of `message`.
 
-    `payload` is changed in place: `base64` gives way to `media` (see the
-    module's docstring). `None` when the event carries no file. Raises
-    `InvalidPayload` for a `base64` that is not valid base64, and
+    `message` (the object the sender's module names: `data.Message`) is changed
+    in place: `base64` gives way to `media` (see the module's docstring).
+    Raises `InvalidPayload` for a `base64` that is not valid base64, and
     `MediaStorageUnavailable` when configured storage cannot take the file.
     """
-    message = lookup_path(payload, "data.Message")
-    if not isinstance(message, dict) or "base64" not in message:
-        return None
     encoded = message.pop("base64")
     try:
         # a2b_base64 reads an ASCII str in place: no third copy of a large file in memory.

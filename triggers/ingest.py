@@ -6,7 +6,6 @@ idempotency key and record the event exactly once (`triggers.recording`). It
 answers an `Outcome`; the view only turns that into HTTP.
 """
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,14 +13,24 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError
 
+from evonexus.redaction import redact_secrets
 from triggers import sources
-from triggers.choices import Source
 from triggers.executor import resume_sends
 from triggers.inbound_media import MediaStorageUnavailable, move_media_out
 from triggers.lookup import forget_trigger, get_trigger
 from triggers.models import Trigger
 from triggers.receipts import apply_receipt
 from triggers.recording import record_event
+from triggers.sources.base import (
+    CONNECTION,
+    OWN_MESSAGE,
+    RECEIPT,
+    AuthenticationFailed,
+    InvalidPayload,
+    LowerCaseHeaders,
+    lower_case_headers,
+)
+from triggers.sources.filters import matches_filter
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,8 @@ class Delivery:
 
 
 # What a delivery can come to. Rejections and ignores carry a `reason`.
-ACCEPTED, DUPLICATE, IGNORED, REJECTED, RECEIPT = "accepted", "duplicate", "ignored", "rejected", "receipt"
+# (`RECEIPT`, a kind of event, is also what came of one.)
+ACCEPTED, DUPLICATE, IGNORED, REJECTED = "accepted", "duplicate", "ignored", "rejected"
 
 
 @dataclass(frozen=True)
@@ -64,14 +74,12 @@ def _is_json_content_type(content_type: str) -> bool:
 
 
 def max_body_bytes(trigger: Trigger) -> int:
-    """Return the largest body `trigger` accepts: WhatsApp events may carry a whole file."""
-    if trigger.source == Source.WHATSAPP:
-        return settings.WHATSAPP_WEBHOOK_MAX_BODY_BYTES
-    return settings.WEBHOOK_MAX_BODY_BYTES
+    """Return the largest body `trigger` accepts: its sender's limit (some carry whole files)."""
+    return getattr(settings, sources.spec_for(trigger.source).max_body_setting)
 
 
 def _check_envelope(
-    delivery: Delivery, headers: sources.LowerCaseHeaders, max_bytes: int
+    delivery: Delivery, headers: LowerCaseHeaders, max_bytes: int
 ) -> tuple[str, str] | None:
     """Return `(reason, message)` if the request cannot be read as an event, else `None`."""
     if delivery.chunked:
@@ -90,107 +98,98 @@ def _check_envelope(
     return None
 
 
-@dataclass(frozen=True)
-class Authenticated:
-    """A body that proved where it comes from: parsed, what its proof covers, and its digest if signed."""
-
-    payload: dict
-    proof: sources.Proof
-    body_sha256: str
-
-
-def _authenticated(
-    trigger: Trigger, delivery: Delivery, headers: sources.LowerCaseHeaders, now: float
-) -> Authenticated:
-    """Return the body parsed, once it proves it comes from the trigger's sender.
-
-    Raises `InvalidPayload` or `AuthenticationFailed`. The raw body lives only
-    in here: a large one is freed before anything else is done with the event.
-    """
-    body = delivery.read_body()
-    payload = sources.parse_json_body(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
-    proof = sources.verify_request(
-        trigger.source,
-        trigger.signing_secrets(),
-        headers,
-        body,
-        payload,
-        now=now,
-        tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
-    )
-    # A signed body stops a replayed copy even when its only key is an unsigned header.
-    digest = hashlib.sha256(body).hexdigest() if proof.body_signed else ""
-    return Authenticated(payload, proof, digest)
-
-
 def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> Outcome:
     """Return what became of one delivery to the webhook URL of `public_id`.
 
     Rejected (nothing stored): no such trigger (`not_found`), a chunked body
-    (`length_required`), a bad or too large Content-Length, a content type
-    other than JSON, a body that is not a storable JSON object
-    (`invalid_payload`) or that does not authenticate (`unauthorized`), a file
-    that media storage could not take (`media_storage_unavailable`: the sender
-    tries again).
-    A WhatsApp delivery receipt updates the messages we sent (`receipt`, with
-    how many it `matched`) and runs nothing, whatever the trigger's filter. A
-    `Connected` event lets the gateway breaker try again, and is ignored
-    (`connection_event`) unless the filter asks for `"event_type": "Connected"`.
-    Ignored (nothing stored): a disabled trigger, a WhatsApp message the
-    instance sent itself (`own_message`, unless the trigger's filter asks for
-    `"from_me": true`), an event the filter refuses.
-    Otherwise the event is recorded (`accepted`) or found to be a `duplicate`;
-    a file it carries is moved out of it first (`triggers.inbound_media`).
+    (`length_required`), a bad or too large Content-Length (the sender's own
+    limit), a content type other than JSON, a body that is not a storable JSON
+    object (`invalid_payload`) or that does not authenticate (`unauthorized`),
+    a file that media storage could not take (`media_storage_unavailable`: the
+    sender tries again). What the event is, its sender's module says; only
+    messages are work (see `_not_work`). A message is recorded (`accepted`) or
+    found to be a `duplicate`; a file it carries is moved out of it first
+    (`triggers.inbound_media`).
     """
     trigger = get_trigger(public_id)
     if trigger is None:
         return _rejected(None, "not_found", "No trigger with this webhook URL.")
-    headers = sources.lower_case_headers(delivery.headers)
+    headers = lower_case_headers(delivery.headers)
     if refusal := _check_envelope(delivery, headers, max_body_bytes(trigger)):
         return _rejected(trigger, *refusal)
     try:
-        authenticated = _authenticated(trigger, delivery, headers, time.time() if now is None else now)
-    except sources.InvalidPayload as exc:
+        request = sources.read_request(
+            trigger.source,
+            trigger.signing_secrets(),
+            headers,
+            delivery.read_body(),
+            now=time.time() if now is None else now,
+            tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
+            max_depth=settings.WEBHOOK_MAX_JSON_DEPTH,
+        )
+    except InvalidPayload as exc:
         return _rejected(trigger, "invalid_payload", str(exc))
-    except sources.AuthenticationFailed as exc:
+    except AuthenticationFailed as exc:
         return _rejected(trigger, "unauthorized", str(exc))
-    payload = authenticated.payload
-    event = sources.parse_event(trigger.source, headers, payload)
-    if sources.is_receipt(event):
-        ids = event.get("message_ids")
-        matched = apply_receipt(ids if isinstance(ids, list) else [], str(event.get("state")))
-        return Outcome(RECEIPT, trigger=trigger, matched=matched)
-    if sources.is_connected(event):
-        # The instance is back: the gateway breaker, if open, tries one send.
-        resume_sends()
-        if trigger.event_filter.get("event_type") != "Connected":
-            # A connection event is the gateway's business; only a trigger that asks acts on it.
-            return Outcome(IGNORED, "connection_event", trigger=trigger)
-    if not trigger.enabled:
-        return Outcome(IGNORED, "disabled", trigger=trigger)
-    if sources.is_own_message(event) and trigger.event_filter.get("from_me") is not True:
-        # Safe by default: only a filter that asks for our own messages gets them.
-        return Outcome(IGNORED, "own_message", trigger=trigger)
-    if not sources.matches_filter(event, trigger.event_filter):
-        return Outcome(IGNORED, "filtered", trigger=trigger)
+    if (outcome := _not_work(trigger, request)) is not None:
+        return outcome
     try:
-        if (media := move_media_out(payload)) is not None:
-            event["media"] = media
-    except sources.InvalidPayload as exc:
+        _move_file_out(trigger, request)
+    except InvalidPayload as exc:
         return _rejected(trigger, "invalid_payload", str(exc))
     except MediaStorageUnavailable as exc:
         return _rejected(trigger, "media_storage_unavailable", str(exc))
     key = sources.extract_idempotency_key(
         trigger.source,
         headers,
-        payload,
-        event,
+        request.payload,
+        request.event,
         trigger.idempotency_key_paths,
-        proof=authenticated.proof,
-        body_sha256=authenticated.body_sha256,
+        proof=request.proof,
+        body_sha256=request.body_sha256,
     )
+    return _record(trigger, request.event, key)
+
+
+def _not_work(trigger: Trigger, request: sources.ReadRequest) -> Outcome | None:
+    """Return the outcome of an event that runs nothing, or `None` for one that is work.
+
+    A receipt updates the messages we sent (`receipt`, with how many it
+    `matched`), whatever the trigger's filter. A connection event lets the
+    gateway breaker try again, and is ignored (`connection_event`) unless the
+    filter asks for `"event_type": "Connected"`. Ignored too: anything at a
+    disabled trigger, the sender's echo of our own message (`own_message`,
+    unless the filter asks for `"from_me": true`), an event the filter refuses.
+    """
+    event, event_filter = request.event, trigger.event_filter
+    if request.kind == RECEIPT:
+        ids = event.get("message_ids")
+        matched = apply_receipt(ids if isinstance(ids, list) else [], str(event.get("state")))
+        return Outcome(RECEIPT, trigger=trigger, matched=matched)
+    if request.kind == CONNECTION:
+        resume_sends()
+        if event_filter.get("event_type") != "Connected":
+            return Outcome(IGNORED, "connection_event", trigger=trigger)
+    if not trigger.enabled:
+        return Outcome(IGNORED, "disabled", trigger=trigger)
+    if request.kind == OWN_MESSAGE and event_filter.get("from_me") is not True:
+        # Safe by default: only a filter that asks for our own messages gets them.
+        return Outcome(IGNORED, "own_message", trigger=trigger)
+    if not matches_filter(event, event_filter):
+        return Outcome(IGNORED, "filtered", trigger=trigger)
+    return None
+
+
+def _move_file_out(trigger: Trigger, request: sources.ReadRequest) -> None:
+    """Move a file the body carries to media storage; the event keeps its metadata (`media`)."""
+    if (holder := sources.spec_for(trigger.source).file_holder(request.payload)) is not None:
+        request.event["media"] = move_media_out(holder)
+
+
+def _record(trigger: Trigger, event: dict, key: str | None) -> Outcome:
+    """Return the outcome of recording the event: `accepted`, or a `duplicate` of its key's holder."""
     try:
-        recorded = record_event(trigger, sources.redact_secrets(event), key)
+        recorded = record_event(trigger, redact_secrets(event), key)
     except IntegrityError:
         if Trigger.objects.filter(pk=trigger.pk).exists():
             raise

@@ -1,10 +1,11 @@
-"""The API's JSON parser: the same rules as the webhook's (triggers.sources.parse_json_body)."""
+"""The API's JSON parser: the same rules as the webhook's (triggers.sources.body.parse_json_body)."""
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from triggers import sources
+from triggers.sources.base import InvalidPayload
+from triggers.sources.body import parse_json_body
 
 
 class StrictJSONParser(JSONParser):
@@ -17,6 +18,6 @@ class StrictJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None) -> dict:
         raw = stream.read() if stream is not None else b""
         try:
-            return sources.parse_json_body(raw, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
-        except sources.InvalidPayload as exc:
+            return parse_json_body(raw, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
+        except InvalidPayload as exc:
             raise ParseError(str(exc)) from None

@@ -13,7 +13,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinLengthValidator
 
 from triggers.choices import ActionType
-from triggers.sources import InvalidPayload, StrictJSONDecoder, check_storable
+from triggers.sources.base import InvalidPayload
+from triggers.sources.body import StrictJSONDecoder, check_storable
 from triggers.templating import validate_template
 from whatsapp.contract import MEDIA_TYPES
 from whatsapp.numbers import InvalidNumber, gateway_number
