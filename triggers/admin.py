@@ -18,13 +18,12 @@ from django.utils.text import Truncator
 
 from triggers import breaker, receipts, replay, rotation, stats
 from triggers.charts import charts
+from triggers.choices import ExecutionStatus, HoldReason
 from triggers.executor import release, release_waiting
 from triggers.messaging import resolve_recipient
 from triggers.models import (
     ExecutionStats,
-    ExecutionStatus,
     GatewayBreaker,
-    HoldReason,
     Trigger,
     TriggerExecution,
 )

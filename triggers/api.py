@@ -17,7 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from triggers import replay, rotation, stats
-from triggers.models import ErrorCategory, ExecutionStatus, Trigger, TriggerExecution
+from triggers.choices import ErrorCategory, ExecutionStatus
+from triggers.models import Trigger, TriggerExecution
 from triggers.permissions import (
     FORCE_REPLAY,
     CanChangeTriggers,

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from triggers.models import ActionType, Source, Trigger
+from triggers.choices import ActionType, Source
+from triggers.models import Trigger
 from whatsapp.client import EvolutionClient, GatewayResult
 
 # What the demo subscribes to: messages, the echo of our own sends (ignored, to show

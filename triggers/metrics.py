@@ -18,7 +18,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from triggers.models import ExecutionStatus, GatewayBreaker, StatsHour
+from triggers.choices import ExecutionStatus
+from triggers.models import GatewayBreaker, StatsHour
 
 WEBHOOKS = Counter(
     "evonexus_webhooks", "Webhook requests by trigger source and outcome.", ["source", "outcome"]

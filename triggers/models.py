@@ -11,8 +11,6 @@ from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.urls import reverse
 
-# The choices and validators live in their own modules; they are re-exported here
-# because migrations and older code reference them as `triggers.models.<name>`.
 from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason, Source, failure_status
 from triggers.outcomes import ActionOutcome
 from triggers.validators import (
@@ -26,27 +24,6 @@ from triggers.validators import (
     validate_secret_length,
     validate_storable_json,
 )
-
-__all__ = [
-    "ActionType",
-    "ErrorCategory",
-    "ExecutionEvent",
-    "ExecutionStats",
-    "ExecutionStatus",
-    "GatewayBreaker",
-    "HoldReason",
-    "SentMessage",
-    "Source",
-    "StatsHour",
-    "Trigger",
-    "TriggerExecution",
-    "WatermarkState",
-    "generate_secret",
-    "validate_event_filter",
-    "validate_key_paths",
-    "validate_recipient",
-    "validate_storable_json",
-]
 
 IDEMPOTENCY_CONSTRAINT = "triggers_execution_unique_active_key"
 

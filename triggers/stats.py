@@ -18,8 +18,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from evonexus.logs import log_event
+from triggers.choices import ExecutionStatus
 from triggers.metrics import WATERMARK_FLIPS
-from triggers.models import ExecutionStatus, SentMessage, StatsHour, WatermarkState
+from triggers.models import SentMessage, StatsHour, WatermarkState
 from triggers.receipts import undelivered
 from triggers.rollup import COUNTER_FIELDS, floor_hour
 
