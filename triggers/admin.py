@@ -16,10 +16,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from triggers import breaker, receipts, replay, rotation, stats
+from triggers import breaker, executor, receipts, replay, rotation, stats
 from triggers.charts import charts
-from triggers.choices import ExecutionStatus, HoldReason
-from triggers.executor import release, release_waiting
+from triggers.choices import ExecutionStatus
 from triggers.messaging import resolve_recipient
 from triggers.models import (
     ExecutionStats,
@@ -64,8 +63,36 @@ def command_preview(execution: TriggerExecution) -> str:
     return Truncator(str(text)).chars(60)
 
 
-class CheckedSelectionAdmin(admin.ModelAdmin):
-    """A ModelAdmin whose actions answer 400, not 500, to selected ids that are not ids."""
+class ActionsAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose actions are declared with their permissions once, and pages built once.
+
+    Selected ids that are not ids answer 400, not 500; posting an action the
+    user may not run answers 403 (Django would drop it with a "no action
+    selected" notice, but posting it anyway is an attempt).
+    """
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        posted = request.POST.get("action") if request.method == "POST" else None
+        if posted in (self.actions or ()) and posted not in self.get_actions(request):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+    def action_page(self, request: HttpRequest, template: str, title: str, **context) -> TemplateResponse:
+        """Return the page an action shows before (or instead of) its work, in the admin's frame.
+
+        `context` adds to what every such page has: the site, the model, the
+        title, and what a confirming form needs (`queryset`, the checkbox name).
+        """
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+            **context,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, template, context)
 
     def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         try:
@@ -90,7 +117,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Trigger)
-class TriggerAdmin(CheckedSelectionAdmin):
+class TriggerAdmin(ActionsAdmin):
     """Triggers. The secret is shown once, on the add form; after that only rotation changes it."""
 
     list_display = ["name", "slug", "source", "action_type", "enabled", "rotating", "created_at"]
@@ -143,13 +170,8 @@ class TriggerAdmin(CheckedSelectionAdmin):
         rotated = [(trigger, rotation.start_rotation(trigger, user=user)) for trigger in queryset]
         for trigger, _ in rotated:
             self.log_change(request, trigger, "Started a secret rotation.")
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Next secrets",
-            "rotated": rotated,
-        }
-        response = TemplateResponse(request, "admin/triggers/trigger/next_secrets.html", context)
+        template = "admin/triggers/trigger/next_secrets.html"
+        response = self.action_page(request, template, "Next secrets", rotated=rotated)
         response["Cache-Control"] = "no-store"  # the page holds secrets
         return response
 
@@ -219,7 +241,7 @@ def _local_time(moment) -> str:
 
 
 @admin.register(TriggerExecution)
-class TriggerExecutionAdmin(CheckedSelectionAdmin):
+class TriggerExecutionAdmin(ActionsAdmin):
     list_display = [
         "id",
         "trigger",
@@ -246,13 +268,7 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
         "duplicate_count",
         "idempotency_key",
         "recipient",
-        "created_at",
-        "started_at",
-        "completed_at",
-        "duration_seconds",
-        "last_replay_at",
-        "redeliveries",
-        "redelivery_at",
+        *TriggerExecution.TIMELINE,
         "replay_chain",
         "whatsapp_messages",
         "error",
@@ -355,18 +371,11 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
-        # Django drops an action the user may not run with a "no action selected"
-        # notice; posting it anyway is an attempt, and gets a plain 403.
-        if request.method == "POST" and request.POST.get("action") in ("replay_selected", "release_held"):
-            if not self.has_replay_permission(request):
-                raise PermissionDenied
         extra_context = {**(extra_context or {}), "watermark": stats.current_watermark()}
         return super().changelist_view(request, extra_context)
 
     @admin.action(permissions=["replay"], description="Replay selected executions")
     def replay_selected(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
-        if not self.has_replay_permission(request):
-            raise PermissionDenied
         count = queryset.count()
         if count > settings.REPLAY_BULK_MAX:
             self.message_user(
@@ -383,39 +392,29 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
 
     @admin.action(permissions=["replay"], description="Release held executions (send them now)")
     def release_held(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
-        if not self.has_replay_permission(request):
-            raise PermissionDenied
-        held_rows = queryset.filter(status=ExecutionStatus.HELD).select_related("trigger")
-        held = list(held_rows.order_by("created_at", "id"))
-        room = stats.daily_cap_room()
-        capped = [e for e in held if e.hold_reason == HoldReason.DAILY_CAP]
-        past_cap = max(len(capped) - room, 0) if room is not None else 0
+        held = queryset.filter(status=ExecutionStatus.HELD).select_related("trigger")
+        plan = executor.plan_release(held.order_by("created_at", "id"))
         may_pass_cap = self.has_release_over_cap_permission(request)
         if request.POST.get("post") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Release held executions?",
-                "opts": self.model._meta,
-                "rows": [{"execution": e, "preview": preview(e)} for e in held],
-                "room": room,
-                "past_cap": past_cap,
-                "may_pass_cap": may_pass_cap,
-                "queryset": held,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                "media": self.media,
-            }
-            request.current_app = self.admin_site.name
-            template = "admin/triggers/triggerexecution/release_confirmation.html"
-            return TemplateResponse(request, template, context)
-        if past_cap and not may_pass_cap:
+            return self.action_page(
+                request,
+                "admin/triggers/triggerexecution/release_confirmation.html",
+                "Release held executions?",
+                rows=[{"execution": e, "preview": preview(e)} for e in plan.held],
+                room=plan.room,
+                past_cap=plan.past_cap,
+                may_pass_cap=may_pass_cap,
+                queryset=plan.held,
+            )
+        if plan.past_cap and not may_pass_cap:
             self.message_user(
                 request,
-                f"Releasing these would send {past_cap} past the WhatsApp daily cap, which needs the "
+                f"Releasing these would send {plan.past_cap} past the WhatsApp daily cap, which needs the "
                 "permission 'Can release held executions past the WhatsApp daily cap'. Nothing was released.",
                 messages.ERROR,
             )
             return None
-        released = [e for e in held if release(e.pk, reason=e.hold_reason, over_cap=bool(past_cap))]
+        released = executor.release_planned(plan)
         for execution in released:
             replay.record_in_history(request.user.pk, execution, "Released from held.")
         self.message_user(request, f"Released {len(released)} held execution(s), oldest first.")
@@ -434,18 +433,14 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
             }
             for execution in executions
         ]
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Replay executions?",
-            "opts": self.model._meta,
-            "to_replay": [row for row in rows if row["refusal"] is None],
-            "to_skip": [row for row in rows if row["refusal"] is not None],
-            "queryset": executions,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/triggers/triggerexecution/replay_confirmation.html", context)
+        return self.action_page(
+            request,
+            "admin/triggers/triggerexecution/replay_confirmation.html",
+            "Replay executions?",
+            to_replay=[row for row in rows if row["refusal"] is None],
+            to_skip=[row for row in rows if row["refusal"] is not None],
+            queryset=executions,
+        )
 
     def _replay_confirmed(self, request: HttpRequest, executions: list) -> None:
         user = request.user.get_username()
@@ -467,7 +462,7 @@ class TriggerExecutionAdmin(CheckedSelectionAdmin):
 
 
 @admin.register(GatewayBreaker)
-class GatewayBreakerAdmin(ReadOnlyAdmin, CheckedSelectionAdmin):
+class GatewayBreakerAdmin(ReadOnlyAdmin, ActionsAdmin):
     """The WhatsApp gateway breaker: its state, and the operator's open (maintenance) and close."""
 
     list_display = ["__str__", "waiting", "opened_at", "next_probe_at", "consecutive_failures", "changed_by"]
@@ -505,10 +500,8 @@ class GatewayBreakerAdmin(ReadOnlyAdmin, CheckedSelectionAdmin):
         self._set(request, queryset, open_=True)
 
     def _set(self, request: HttpRequest, queryset: QuerySet, *, open_: bool) -> None:
-        if not self.has_operate_permission(request):
-            raise PermissionDenied
         changed = breaker.set_by_operator(open_, user=request.user.get_username())
-        released = [] if open_ else release_waiting()
+        released = [] if open_ else executor.release_waiting()
         for row in queryset:
             self.log_change(request, row, "Opened the breaker." if open_ else "Closed the breaker.")
         if open_:

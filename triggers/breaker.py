@@ -55,6 +55,11 @@ def waiting() -> QuerySet[TriggerExecution]:
     return TriggerExecution.objects.held(HoldReason.GATEWAY_DOWN)
 
 
+def _longer_interval(breaker: GatewayBreaker) -> int:
+    """Return the breaker's next probe interval: twice the current one, up to the maximum."""
+    return min(max(breaker.probe_interval_seconds, 1) * 2, settings.GATEWAY_PROBE_MAX_SECONDS)
+
+
 def _transition(to: str, now: datetime, **fields) -> None:
     BREAKER_TRANSITIONS.labels(to).inc()
     level = logging.WARNING if to == State.OPEN else logging.INFO
@@ -103,8 +108,7 @@ def note_not_connected(error: str, *, failures: int = 1, now: datetime | None = 
     )
     if not opened:
         # A failed trial: back to open, probing less often.
-        current = _row()
-        interval = min(max(current.probe_interval_seconds, 1) * 2, settings.GATEWAY_PROBE_MAX_SECONDS)
+        interval = _longer_interval(_row())
         opened = breaker.filter(state=State.HALF_OPEN).update(
             state=State.OPEN,
             trial_execution_id=None,
@@ -166,7 +170,7 @@ def probe(*, now: datetime | None = None) -> tuple[bool, datetime | None]:
     current = _row()
     if current.state != State.OPEN or current.manual or current.next_probe_at is None:
         return False, None
-    interval = min(max(current.probe_interval_seconds, 1) * 2, settings.GATEWAY_PROBE_MAX_SECONDS)
+    interval = _longer_interval(current)
     claimed = _breaker().filter(
         state=State.OPEN, manual=False, next_probe_at=current.next_probe_at, next_probe_at__lte=now
     ).update(probe_interval_seconds=interval, next_probe_at=now + timedelta(seconds=interval))

@@ -8,6 +8,8 @@ beside the queue; the breaker's state machine is `triggers/breaker.py`.
 
 import logging
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -156,6 +158,33 @@ def release(
         if won:
             enqueue_execution(execution_id, run_after=run_after)
     return won
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What releasing held executions by hand would do: the daily cap's room, and how many pass it."""
+
+    held: list[TriggerExecution]
+    room: int | None  # None: no daily cap
+    past_cap: int
+
+
+def plan_release(executions: Iterable[TriggerExecution], *, now: datetime | None = None) -> ReleasePlan:
+    """Return the plan for releasing the held ones of `executions`, in the order given.
+
+    `past_cap` counts those held for the daily cap beyond its room now: releasing
+    them sends past the cap, which only an operator with that permission may do.
+    """
+    held = [e for e in executions if e.status == ExecutionStatus.HELD]
+    room = daily_cap_room(now=now)
+    capped = sum(e.hold_reason == HoldReason.DAILY_CAP for e in held)
+    return ReleasePlan(held, room, max(capped - room, 0) if room is not None else 0)
+
+
+def release_planned(plan: ReleasePlan) -> list[TriggerExecution]:
+    """Return the executions of `plan` this call released (each once, past the cap if it says so)."""
+    over_cap = plan.past_cap > 0
+    return [e for e in plan.held if release(e.pk, reason=e.hold_reason, over_cap=over_cap)]
 
 
 def release_capped(*, now: datetime | None = None) -> list[int]:

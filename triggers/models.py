@@ -330,6 +330,17 @@ class TriggerExecution(models.Model):
 
     objects = ExecutionQuerySet.as_manager()
 
+    # When it arrived, ran, ended, was replayed and redelivered: what every view of one shows.
+    TIMELINE = (
+        "created_at",
+        "started_at",
+        "completed_at",
+        "duration_seconds",
+        "last_replay_at",
+        "redeliveries",
+        "redelivery_at",
+    )
+
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [

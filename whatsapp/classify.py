@@ -18,7 +18,9 @@ UNKNOWN = "unknown"
 RETRYABLE = frozenset({TRANSIENT, UNKNOWN})
 
 _TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
-_TRANSIENT_500_TEXTS = ("client disconnected", "no active session found", "failed to connect client")
+# What the server says when the WhatsApp session itself is down (the phone is offline,
+# the session expired): nothing was sent, and nothing will be until it reconnects.
+_NOT_CONNECTED_TEXTS = ("client disconnected", "no active session found", "failed to connect client")
 _PERMANENT_500_TEXTS = (
     "is not registered on whatsapp",
     "invalid file format",
@@ -58,14 +60,9 @@ def classify_response(status_code: int, error_text: str = "", error_code: str = 
         return PERMANENT
     if status_code == 500 and any(part in text for part in _PERMANENT_500_TEXTS):
         return PERMANENT
-    if status_code == 500 and any(part in text for part in _TRANSIENT_500_TEXTS):
+    if status_code == 500 and any(part in text for part in _NOT_CONNECTED_TEXTS):
         return TRANSIENT
     return UNKNOWN
-
-
-# What the server says when the WhatsApp session itself is down (the phone is offline,
-# the session expired): nothing was sent, and nothing will be until it reconnects.
-_NOT_CONNECTED_TEXTS = ("client disconnected", "no active session found", "failed to connect client")
 
 
 def means_not_connected(status_code: int | None, error_text: str = "", exc: Exception | None = None) -> bool:
