@@ -4,7 +4,7 @@
 
 Evolution Go posts a received file base64-encoded inside the Message webhook, so
 a 20 MiB video is a body of about 27 MiB. The web process must take it whole and
-keep only its metadata (triggers/inbound_media.py). This prints, against the
+keep only its metadata (triggers/receive/media.py). This prints, against the
 goal, the worker's peak memory growth for one such request (VmHWM from /proc,
 after a warm-up request) and the latency of the request, and writes
 bench/results/media.json.

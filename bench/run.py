@@ -149,8 +149,8 @@ def seed_executions(trigger_id: int, upto: int) -> dict:
     bulk import should be: with the triggers off (the rollup counts a new row
     at a time), then `rebuild_stats`, whose seconds are given apart.
     """
-    from triggers import rollup
     from triggers.models import TriggerExecution
+    from triggers.stats import rollup
 
     started = time.perf_counter()
     have = TriggerExecution.objects.count()
@@ -181,7 +181,7 @@ def seed_executions(trigger_id: int, upto: int) -> dict:
 
 def stats_latency() -> dict:
     """Return p50/p99 (ms) of `compute_stats` for each window, over `STATS_CALLS` calls each."""
-    from triggers.stats import compute_stats
+    from triggers.stats.figures import compute_stats
 
     latencies = {}
     for days in (1, 7, 30):
@@ -203,7 +203,7 @@ def stats_match_rows() -> bool:
     from django.db.models import Count
 
     from triggers.models import TriggerExecution
-    from triggers.stats import compute_stats
+    from triggers.stats.figures import compute_stats
 
     rows = dict(TriggerExecution.objects.values_list("status").annotate(n=Count("id")))
     stats = compute_stats(30).by_status

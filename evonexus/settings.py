@@ -70,7 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "triggers.context_processors.gateway_banner",
+                "triggers.operate.context_processors.gateway_banner",
             ],
         },
     },
@@ -183,8 +183,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     # A JSON API: form and multipart bodies get 415 rather than half-parsed JSON fields.
-    "DEFAULT_PARSER_CLASSES": ["triggers.parsers.StrictJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "triggers.pagination.StrictPageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": ["triggers.operate.parsers.StrictJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "triggers.operate.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -208,7 +208,7 @@ SPECTACULAR_SETTINGS = {
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
 # Evolution Go puts a received photo or voice note, base64-encoded, in the Message
 # webhook itself: whatsapp triggers take bodies up to this size (the file is then
-# moved out of the event: triggers/inbound_media.py).
+# moved out of the event: triggers/receive/media.py).
 WHATSAPP_WEBHOOK_MAX_BODY_BYTES = env_int("WHATSAPP_WEBHOOK_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1)
 WEBHOOK_MAX_JSON_DEPTH = env_int("WEBHOOK_MAX_JSON_DEPTH", 64, minimum=2)
 WEBHOOK_SIGNATURE_TOLERANCE_SECONDS = env_int("WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", 300, minimum=1)
@@ -303,7 +303,7 @@ WHATSAPP_DAILY_WATERMARK = env_int("WHATSAPP_DAILY_WATERMARK", 50, minimum=1)
 # again. 0: off.
 WHATSAPP_DAILY_CAP = env_int("WHATSAPP_DAILY_CAP", 0, minimum=0)
 
-# The WhatsApp gateway breaker (triggers/breaker.py): after this many sends in a row
+# The WhatsApp gateway breaker (triggers/execute/breaker.py): after this many sends in a row
 # find the instance not connected, sends wait instead of being tried (0: off, and such
 # sends fail as transient, as any other). Probes back off from MIN to MAX seconds;
 # waiting executions are released this many seconds apart.

@@ -11,7 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/triggers/", include("triggers.urls")),
-    path("", include("triggers.ops_urls")),
+    path("", include("triggers.operate.ops_urls")),
 ]
 
 handler404 = "evonexus.errors.page_not_found"

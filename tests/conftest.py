@@ -18,7 +18,7 @@ from tests.support.processes import ServerProcess, free_port
 from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN, Sandbox
 from tests.support.signing import SECRET, sign, webhook_path
 from triggers.models import Trigger, TriggerExecution
-from triggers.recording import record_event
+from triggers.receive.recording import record_event
 from whatsapp import client as gateway_client
 from whatsapp.client import EvolutionClient
 from whatsapp.media import MediaStore

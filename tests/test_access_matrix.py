@@ -5,7 +5,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from triggers.models import TriggerExecution
-from triggers.recording import record_event
+from triggers.receive.recording import record_event
 
 ANON, CUSTOMER, STAFF, REPLAYER, SUPERUSER = "anonymous", "non-staff", "staff", "staff+replay", "superuser"
 VISITORS = [ANON, CUSTOMER, STAFF, REPLAYER, SUPERUSER]

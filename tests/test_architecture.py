@@ -73,6 +73,31 @@ def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
+# The way an event travels, top to bottom: each folder of triggers/ imports only the ones
+# below it (the operators' side calls everything; the senders' modules call nothing).
+LAYERS = ("operate", "receive", "execute", "stats", "sources")
+
+
+def layer_of(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "triggers" or len(parts) < 2 or parts[1] not in LAYERS:
+        return None
+    return LAYERS.index(parts[1])
+
+
+def test_the_folders_of_triggers_import_only_the_folders_below_them():
+    upward = sorted(
+        (name, imported)
+        for name, imports in import_graph().items()
+        for imported in imports
+        if (mine := layer_of(name)) is not None
+        and (theirs := layer_of(imported)) is not None
+        and theirs < mine
+    )
+
+    assert upward == []
+
+
 def test_the_whatsapp_app_knows_nothing_of_triggers():
     graph = import_graph()
     offenders = {

@@ -21,12 +21,12 @@ from tests.support.processes import ROOT, ServerProcess
 from tests.support.signing import SECRET, sign, signature_headers, webhook_path
 from tests.test_idempotency_keys import STRIPE_EVENT
 from tests.test_whatsapp_events import RECEIPT
-from triggers import executor
 from triggers.checks import check_demo_trigger
-from triggers.demo import ensure_demo_trigger
-from triggers.messaging import message_seed
+from triggers.execute import executor
+from triggers.execute.demo import ensure_demo_trigger
+from triggers.execute.messaging import message_seed
 from triggers.models import LOST_WORKER_ERROR, SentMessage, Trigger, TriggerExecution
-from triggers.recording import record_event
+from triggers.receive.recording import record_event
 from whatsapp.client import derive_message_id
 
 

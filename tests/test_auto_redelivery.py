@@ -8,11 +8,11 @@ from django_tasks_db.models import DBTaskResult
 
 from tests.support.forms import write_script
 from tests.support.processes import run_worker
-from triggers import executor
+from triggers.execute import executor
+from triggers.execute.redelivery import redelivery_delay
 from triggers.models import TriggerExecution
-from triggers.recording import record_event
-from triggers.redelivery import redelivery_delay
-from triggers.replay import replay_execution
+from triggers.operate.replay import replay_execution
+from triggers.receive.recording import record_event
 
 
 def test_with_two_redeliveries_a_transient_failure_is_tried_three_times_then_lands_in_the_dlq(

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from tests.support.commands import run_command
 from triggers.models import Trigger, TriggerExecution
-from triggers.stats import compute_stats, series
+from triggers.stats.figures import compute_stats, series
 
 CHANGELIST = "/admin/triggers/triggerexecution/"
 

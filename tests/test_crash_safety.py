@@ -16,10 +16,10 @@ from tests.support.forms import write_script
 from tests.support.processes import ROOT, ServerProcess, process_env, run_worker, worker_command
 from tests.support.queue import drop_queued_tasks, queued_execution_ids
 from tests.support.signing import sign, webhook_path
-from triggers import executor
+from triggers.execute import executor
+from triggers.execute.reaper import reap
 from triggers.models import LOST_WORKER_ERROR, TriggerExecution
-from triggers.reaper import reap
-from triggers.recording import record_event
+from triggers.receive.recording import record_event
 
 
 def running_since(execution_id: int, seconds_ago: float) -> None:

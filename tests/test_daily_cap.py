@@ -9,10 +9,10 @@ from django_tasks_db.models import DBTaskResult
 
 from tests.support.threads import run_in_threads
 from tests.test_gateway_breaker import drain, statuses
-from triggers import executor
+from triggers.execute import executor
+from triggers.execute.reaper import reap
 from triggers.models import SentMessage, TriggerExecution
-from triggers.reaper import reap
-from triggers.recording import record_event
+from triggers.receive.recording import record_event
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 import json
 import shlex
 
-from triggers import executor
-from triggers.demo import (
+from triggers.execute import executor
+from triggers.execute.demo import (
     DEMO_PUBLIC_ID,
     connect_sandbox,
     demo_curl,

@@ -13,9 +13,9 @@ from django_tasks_db.models import DBTaskResult
 from tests.support.forms import write_script
 from tests.support.signing import SECRET, webhook_path
 from tests.support.threads import run_in_threads
-from triggers import breaker, executor
+from triggers.execute import breaker, executor
 from triggers.models import GatewayBreaker, TriggerExecution
-from triggers.recording import record_event
+from triggers.receive.recording import record_event
 
 CONNECTED_EVENT = {
     "event": "Connected",

@@ -11,7 +11,7 @@ import requests
 from tests.support.forms import write_script
 from tests.support.signing import SECRET, sign, webhook_path
 from tests.test_idempotency_keys import EVOLUTION_GO_MESSAGE
-from triggers import executor
+from triggers.execute import executor
 from triggers.models import TriggerExecution
 
 FILE = os.urandom(5 * 1024 * 1024)  # 5 MiB: about 6.7 MiB of base64 in the body

@@ -13,9 +13,8 @@ from tests.support.sandbox import SANDBOX_TOKEN
 from tests.support.signing import SECRET, webhook_path
 from tests.test_whatsapp_actions import run, whatsapp_trigger
 from tests.test_whatsapp_events import RECEIPT
-from triggers import receipts
 from triggers.models import SentMessage, TriggerExecution
-from triggers.stats import compute_stats
+from triggers.stats.figures import compute_stats
 
 
 def receipt(state: str, *message_ids: str, token: str = SECRET) -> dict:
@@ -151,7 +150,7 @@ def test_the_admin_shows_the_messages_and_filters_sent_not_delivered(
     assert fine.messages.get().message_id in page and "whatsapp-messages" in page
     assert f"/admin/triggers/triggerexecution/{late.pk}/change/" in listed
     assert f"/admin/triggers/triggerexecution/{fine.pk}/change/" not in listed
-    assert list(receipts.undelivered()) == [late.messages.get()]
+    assert list(SentMessage.objects.undelivered()) == [late.messages.get()]
 
 
 @pytest.mark.process

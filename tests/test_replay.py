@@ -13,9 +13,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.support.commands import run_command
-from triggers import executor
+from triggers.execute import executor
 from triggers.models import TriggerExecution
-from triggers.replay import replay_execution
+from triggers.operate.replay import replay_execution
 
 
 def api(user) -> APIClient:

@@ -6,9 +6,9 @@ import pytest
 
 from tests.support.forms import write_script
 from tests.support.processes import run_worker
-from triggers import executor
+from triggers.execute import executor
 from triggers.models import TriggerExecution
-from triggers.recording import record_event
+from triggers.receive.recording import record_event
 
 
 @pytest.mark.parametrize(

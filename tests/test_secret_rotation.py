@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 
 from tests.support.forms import admin_trigger_form
 from tests.support.signing import SECRET, sign, webhook_path
-from triggers import rotation
 from triggers.models import Trigger
+from triggers.operate import rotation
 
 NEW_SECRET = "the-next-secret-the-sender-chose-42"
 

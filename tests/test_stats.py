@@ -13,9 +13,9 @@ from rest_framework.test import APIClient
 
 from tests.support.commands import run_command
 from tests.support.processes import ROOT, process_env
-from triggers import executor
+from triggers.execute import executor
 from triggers.models import ExecutionEvent, TriggerExecution, WatermarkState
-from triggers.stats import compute_stats
+from triggers.stats.figures import compute_stats
 
 NOW = timezone.now()
 
@@ -160,7 +160,7 @@ def test_a_send_that_crosses_the_watermark_logs_the_flip_without_anyone_reading_
 
 def stats_calls_in_two_processes(calls_each: int, **env: str) -> str:
     code = (
-        "import django; django.setup(); from triggers.stats import check_watermark; "
+        "import django; django.setup(); from triggers.stats.figures import check_watermark; "
         f"[check_watermark() for _ in range({calls_each})]"
     )
     processes = [
@@ -260,7 +260,7 @@ def test_fail_on_watermark_exits_2_when_hit_and_0_otherwise(make_trigger):
 
 def test_sql_is_written_only_in_the_write_path_and_the_rollup():
     # The two places the ORM cannot say it in one round trip (recording) or at all (triggers).
-    allowed = {"triggers/recording.py", "triggers/rollup.py"}
+    allowed = {"triggers/receive/recording.py", "triggers/stats/rollup.py"}
     forbidden = re.compile(r"\.raw\(|RawSQL\(|\.extra\(|cursor\(\)|\.execute\(")
     offenders = [
         f"{path.relative_to(ROOT)}:{number}"

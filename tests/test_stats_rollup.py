@@ -12,13 +12,14 @@ from django.utils import timezone
 
 from tests.support.commands import run_command
 from tests.support.forms import write_script
-from triggers import executor, reaper, rollup
 from triggers.choices import ExecutionStatus
+from triggers.execute import executor, reaper
+from triggers.execute.receipts import apply_receipt, record_sent
 from triggers.models import ExecutionEvent, SentMessage, StatsHour, TriggerExecution
-from triggers.receipts import apply_receipt, record_sent
-from triggers.recording import record_event
-from triggers.replay import replay_execution
-from triggers.stats import compute_stats, window_start
+from triggers.operate.replay import replay_execution
+from triggers.receive.recording import record_event
+from triggers.stats import rollup
+from triggers.stats.figures import compute_stats, window_start
 
 
 def counted_from_rows(days: int, now) -> dict:

@@ -7,7 +7,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from triggers.models import Trigger, TriggerExecution
-from triggers.recording import record_event
+from triggers.receive.recording import record_event
 
 NEW_TRIGGER = {
     "name": "Deploy on push",

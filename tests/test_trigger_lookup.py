@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.support.processes import ROOT, process_env
 from tests.support.signing import SECRET
-from triggers.lookup import get_trigger
 from triggers.models import Trigger
+from triggers.receive.lookup import get_trigger
 
 
 def test_a_second_lookup_needs_no_query(make_trigger):

@@ -11,8 +11,8 @@ from tests.support.forms import write_script
 from tests.support.processes import run_worker
 from tests.support.queue import queued_execution_ids
 from tests.support.signing import sign, webhook_path
-from triggers import recording
 from triggers.models import ExecutionEvent, TriggerExecution
+from triggers.receive import recording
 
 
 def test_it_accepts_a_new_event_with_202_and_one_pending_execution(make_trigger, post_event):

@@ -10,9 +10,9 @@ from tests.support.forms import admin_trigger_form, write_script
 from tests.support.processes import run_worker
 from tests.support.signing import SECRET, webhook_path
 from tests.test_idempotency_keys import EVOLUTION_API_V2_UPSERT, EVOLUTION_GO_MESSAGE
-from triggers import executor
+from triggers.execute import executor
 from triggers.models import Trigger, TriggerExecution
-from triggers.recording import record_event
+from triggers.receive.recording import record_event
 from whatsapp.client import derive_message_id
 
 

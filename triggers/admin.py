@@ -16,24 +16,27 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from triggers import breaker, executor, receipts, replay, rotation, stats
-from triggers.charts import charts
 from triggers.choices import ExecutionStatus
-from triggers.messaging import resolve_recipient
+from triggers.execute import breaker, executor
+from triggers.execute.messaging import resolve_recipient
 from triggers.models import (
     ExecutionStats,
     GatewayBreaker,
+    SentMessage,
     Trigger,
     TriggerExecution,
 )
-from triggers.permissions import (
+from triggers.operate import replay, rotation
+from triggers.operate.permissions import (
     FORCE_REPLAY,
     OPERATE_BREAKER,
     RELEASE_OVER_CAP,
     REPLAY_EXECUTIONS,
     VIEW_EXECUTIONS,
 )
-from triggers.preview import preview
+from triggers.operate.preview import preview
+from triggers.stats import figures
+from triggers.stats.charts import charts
 from triggers.validators import MIN_SECRET_LENGTH, generate_secret
 
 _STATUS_COLOURS = {
@@ -232,7 +235,7 @@ class DeliveryFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == self.UNDELIVERED:
-            return queryset.filter(pk__in=receipts.undelivered().values("execution_id"))
+            return queryset.filter(pk__in=SentMessage.objects.undelivered().values("execution_id"))
         return queryset
 
 
@@ -371,7 +374,7 @@ class TriggerExecutionAdmin(ActionsAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "watermark": stats.current_watermark()}
+        extra_context = {**(extra_context or {}), "watermark": figures.current_watermark()}
         return super().changelist_view(request, extra_context)
 
     @admin.action(permissions=["replay"], description="Replay selected executions")
@@ -524,9 +527,9 @@ class ExecutionStatsAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         now = timezone.now()
-        windows = [stats.compute_stats(days, now=now) for days in self.WINDOWS]
-        hourly = stats.series(buckets=24, width=timedelta(hours=1), now=now)
-        daily = stats.series(buckets=30, width=timedelta(days=1), now=now)
+        windows = [figures.compute_stats(days, now=now) for days in self.WINDOWS]
+        hourly = figures.series(buckets=24, width=timedelta(hours=1), now=now)
+        daily = figures.series(buckets=30, width=timedelta(days=1), now=now)
         executions_url = reverse("admin:triggers_triggerexecution_changelist")
         status_rows = [
             (label, f"{executions_url}?status={value}", [window.by_status[value] for window in windows])

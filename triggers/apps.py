@@ -12,7 +12,7 @@ def install_rollup_triggers(sender: AppConfig, using: str, **kwargs) -> None:
     After a `flush`, which may empty the rollup before the rows it counts, an
     empty database gets an empty rollup again.
     """
-    from triggers import rollup
+    from triggers.stats import rollup
 
     rollup.install(connections[using])
     if using == "default":
@@ -24,6 +24,7 @@ class TriggersConfig(AppConfig):
     verbose_name = "Triggers"
 
     def ready(self) -> None:
-        from triggers import checks, lookup  # noqa: F401 (the deploy checks; the cache invalidation signals)
+        from triggers import checks  # noqa: F401 (the deploy checks)
+        from triggers.receive import lookup  # noqa: F401 (the cache invalidation signals)
 
         post_migrate.connect(install_rollup_triggers, sender=self)

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.checks import Tags, Warning, register
 from django.db import DatabaseError
 
-from triggers.demo import DEMO_SLUG
+from triggers.execute.demo import DEMO_SLUG
 from triggers.models import Trigger
 
 

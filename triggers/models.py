@@ -1,8 +1,9 @@
 """Triggers (a webhook URL and what to do) and their executions (one per event)."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -10,6 +11,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.urls import reverse
+from django.utils import timezone
 
 from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason, Source, failure_status
 from triggers.outcomes import ActionOutcome
@@ -125,7 +127,7 @@ class Trigger(models.Model):
 
 
 # What the statuses mean together, defined once: the queryset's filters and the moves
-# below use these, and the stats rollup's SQL (`triggers.rollup`) is tested against them.
+# below use these, and the stats rollup's SQL (`triggers.stats.rollup`) is tested against them.
 RUNNABLE = Q(status=ExecutionStatus.PENDING) | Q(
     status=ExecutionStatus.FAILED_RETRYABLE, redelivery_at__isnull=False
 )
@@ -142,7 +144,7 @@ class ExecutionQuerySet(models.QuerySet):
     Each move is one conditional UPDATE with the old state in its WHERE: of any
     number of processes making the same move, exactly one sees a row count of 1
     and goes on. Callers that queue a task after a move do it in the same
-    transaction (`triggers.executor.enqueue_execution`).
+    transaction (`triggers.execute.executor.enqueue_execution`).
     """
 
     def with_duplicate_count(self) -> "ExecutionQuerySet":
@@ -399,6 +401,13 @@ class ExecutionEvent(models.Model):
         return f"{self.get_kind_display()} for execution {self.execution_id} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
+class SentMessageQuerySet(models.QuerySet):
+    def undelivered(self, *, now: datetime | None = None) -> "SentMessageQuerySet":
+        """Return the messages WhatsApp has not reported delivered `DELIVERY_ALERT_MINUTES` after sending."""
+        cutoff = (now or timezone.now()) - timedelta(minutes=settings.DELIVERY_ALERT_MINUTES)
+        return self.filter(delivered_at__isnull=True, sent_at__lt=cutoff)
+
+
 class SentMessage(models.Model):
     """A WhatsApp message an execution sent, and what WhatsApp's receipts said of it."""
 
@@ -409,6 +418,8 @@ class SentMessage(models.Model):
     sent_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SentMessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["sent_at", "id"]
@@ -472,7 +483,7 @@ class StatsHour(models.Model):
     Executions count in the hour they were created, by their status now;
     duplicates and redeliveries in the hour they arrived or were scheduled;
     messages in the hour they were sent, by what receipts said since. See
-    `triggers.rollup`, which writes it; `triggers.stats` reads it.
+    `triggers.stats.rollup`, which writes it; `triggers.stats.figures` reads it.
     """
 
     hour = models.DateTimeField()

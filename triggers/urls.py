@@ -2,7 +2,8 @@
 
 from django.urls import re_path
 
-from triggers import api, webhook
+from triggers.operate import api
+from triggers.receive import webhook
 
 trigger_list = api.TriggerViewSet.as_view({"get": "list", "post": "create"})
 trigger_detail = api.TriggerViewSet.as_view(

@@ -140,3 +140,14 @@ def media_url_for(source: str, store: MediaStore | None = None) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{source!r} is neither an http(s) URL nor a local file")
     return (store or store_from_settings()).upload(path)
+
+
+def with_media_url(event: dict) -> dict:
+    """Return `event` with `media_url`: a presigned URL of its stored file, or the sender's own URL.
+
+    Events without a file, or whose file was not stored, come back unchanged.
+    """
+    media = event.get("media")
+    if isinstance(media, dict) and media.get("object") and media_storage_configured():
+        return {**event, "media_url": store_from_settings().presigned_url(media["object"])}
+    return event

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from triggers import rollup
+from triggers.stats import rollup
 
 
 def install_and_fill(apps, schema_editor):

@@ -95,7 +95,7 @@ def parse(headers: dict, payload: dict) -> dict:
             is_group=lookup_path(data, "Info.IsGroup"),
             push_name=lookup_path(data, "Info.PushName"),
             media_type=text_or_none(lookup_path(data, "Info.MediaType")),
-            media=lookup_path(message, "media"),  # what triggers.inbound_media kept of the file
+            media=lookup_path(message, "media"),  # what triggers.receive.media kept of the file
             media_url=text_or_none(lookup_path(message, "mediaUrl")),  # the server's MinIO URL, if any
             quoted_message_id=first_text(message, _QUOTED_ID_PATHS),
             text=first_text(message, _TEXT_PATHS),

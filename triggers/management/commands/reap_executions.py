@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from triggers.reaper import reap
+from triggers.execute.reaper import reap
 
 
 class Command(BaseCommand):

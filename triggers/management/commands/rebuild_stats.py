@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from triggers import rollup
+from triggers.stats import rollup
 
 
 class Command(BaseCommand):

@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from triggers.models import TriggerExecution
-from triggers.preview import preview
-from triggers.replay import check_replayable, dead_letter_queue, double_send_warning, replay_execution
+from triggers.operate.preview import preview
+from triggers.operate.replay import check_replayable, dead_letter_queue, double_send_warning, replay_execution
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -4,8 +4,8 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
-from triggers import rotation
 from triggers.models import Trigger
+from triggers.operate import rotation
 
 WHO = "manage.py rotate_trigger_secret"
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from triggers.demo import connect_sandbox, demo_curl, disable_demo_trigger, ensure_demo_trigger
+from triggers.execute.demo import connect_sandbox, demo_curl, disable_demo_trigger, ensure_demo_trigger
 
 # Public demo values: they only ever unlock the local sandbox.
 SANDBOX_TOKEN = "sandbox-instance-token"  # noqa: S105

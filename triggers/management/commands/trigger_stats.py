@@ -5,7 +5,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from triggers.stats import compute_stats
+from triggers.stats.figures import compute_stats
 
 WATERMARK_HIT_EXIT_CODE = 2
 

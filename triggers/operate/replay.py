@@ -18,9 +18,9 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from evonexus.logs import log_event
-from triggers.executor import enqueue_execution
+from triggers.execute.executor import enqueue_execution
 from triggers.models import LOST_WORKER_ERROR, TriggerExecution
-from triggers.preview import preview
+from triggers.operate.preview import preview
 
 logger = logging.getLogger("evonexus.replay")
 

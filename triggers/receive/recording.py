@@ -29,7 +29,7 @@ from django.utils import timezone
 from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult, get_date_max
 
-from triggers.executor import enqueue_execution, run_execution
+from triggers.execute.executor import enqueue_execution, run_execution
 from triggers.models import IDEMPOTENCY_CONSTRAINT, ExecutionEvent, Trigger, TriggerExecution
 
 EXECUTIONS = TriggerExecution._meta.db_table

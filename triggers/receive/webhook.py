@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evonexus.logs import log_event
-from triggers import ingest
-from triggers.metrics import WEBHOOK_SECONDS, WEBHOOKS
+from triggers.receive import ingest
+from triggers.stats.metrics import WEBHOOK_SECONDS, WEBHOOKS
 
 logger = logging.getLogger("evonexus.webhook")
 

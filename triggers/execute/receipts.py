@@ -7,23 +7,15 @@ matches no row), so receipts posted twice or out of order leave the same result.
 """
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
-from triggers.metrics import MESSAGES_DELIVERED, MESSAGES_READ, MESSAGES_SENT
 from triggers.models import SentMessage
+from triggers.stats.metrics import MESSAGES_DELIVERED, MESSAGES_READ, MESSAGES_SENT
 
 DELIVERED, READ = "Delivered", "Read"
-
-
-def undelivered(*, now: datetime | None = None) -> QuerySet[SentMessage]:
-    """Return the messages WhatsApp has not reported delivered `DELIVERY_ALERT_MINUTES` after we sent them."""
-    cutoff = (now or timezone.now()) - timedelta(minutes=settings.DELIVERY_ALERT_MINUTES)
-    return SentMessage.objects.filter(delivered_at__isnull=True, sent_at__lt=cutoff)
 
 
 def record_sent(execution_id: int, message_id: str, recipient: str, *, now: datetime | None = None) -> None:

@@ -9,7 +9,7 @@ arguments. The admin's confirmation page, `replay_executions --dry-run` and
 from dataclasses import asdict, dataclass, field
 
 from triggers.choices import ActionType
-from triggers.messaging import resolve_recipient
+from triggers.execute.messaging import resolve_recipient
 from triggers.models import TriggerExecution
 from triggers.templating import render_message
 

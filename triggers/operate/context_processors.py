@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest
 
-from triggers import breaker
+from triggers.execute import breaker
 
 
 def gateway_banner(request: HttpRequest) -> dict:

@@ -62,14 +62,3 @@ def move_media_out(message: dict) -> dict:
             raise MediaStorageUnavailable(reason) from None
     message["media"] = {"bytes": len(data), "sha256": digest, "mimetype": mimetype, "object": key}
     return message["media"]
-
-
-def with_media_url(event: dict) -> dict:
-    """Return `event` with `media_url`: a presigned URL of its stored file, or the sender's own URL.
-
-    Events without a file, or whose file was not stored, come back unchanged.
-    """
-    media = event.get("media")
-    if isinstance(media, dict) and media.get("object") and media_storage_configured():
-        return {**event, "media_url": store_from_settings().presigned_url(media["object"])}
-    return event

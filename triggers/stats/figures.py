@@ -4,7 +4,7 @@ Reading stats never writes; the watermark's flip is recorded by `check_watermark
 which the executor calls after each action that contacted the gateway.
 
 The counts come from the hourly rollup (`StatsHour`, kept exact by database
-triggers: `triggers.rollup`), never from counting rows, so a read costs the
+triggers: `triggers.stats.rollup`), never from counting rows, so a read costs the
 same at a thousand executions or ten million. Windows are therefore whole
 hours: "the last N days" is the current hour and the 24N-1 hours before it.
 """
@@ -19,10 +19,9 @@ from django.utils import timezone
 
 from evonexus.logs import log_event
 from triggers.choices import ExecutionStatus
-from triggers.metrics import WATERMARK_FLIPS
 from triggers.models import SentMessage, StatsHour, WatermarkState
-from triggers.receipts import undelivered
-from triggers.rollup import COUNTER_FIELDS, floor_hour
+from triggers.stats.metrics import WATERMARK_FLIPS
+from triggers.stats.rollup import COUNTER_FIELDS, floor_hour
 
 logger = logging.getLogger("evonexus.stats")
 
@@ -172,7 +171,7 @@ def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
         messages_sent=totals["messages_sent"],
         messages_delivered=totals["messages_delivered"],
         messages_read=totals["messages_read"],
-        undelivered=undelivered(now=now).filter(sent_at__gte=start).count(),
+        undelivered=SentMessage.objects.undelivered(now=now).filter(sent_at__gte=start).count(),
         watermark=current_watermark(now=now),
         generated_at=now,
     )

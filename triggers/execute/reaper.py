@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from evonexus.logs import log_event
-from triggers.executor import enqueue_execution, release_capped, tick_gateway
+from triggers.execute.executor import enqueue_execution, release_capped, tick_gateway
 from triggers.models import TriggerExecution
 
 logger = logging.getLogger("evonexus.reaper")

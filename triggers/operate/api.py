@@ -16,17 +16,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from triggers import replay, rotation, stats
 from triggers.choices import ErrorCategory, ExecutionStatus
 from triggers.models import Trigger, TriggerExecution
-from triggers.permissions import (
+from triggers.operate import replay, rotation
+from triggers.operate.permissions import (
     FORCE_REPLAY,
     CanChangeTriggers,
     CanReplay,
     CanViewExecutions,
     ModelPermissions,
 )
-from triggers.serializers import ExecutionSerializer, SecretRotationSerializer, TriggerSerializer
+from triggers.operate.serializers import ExecutionSerializer, SecretRotationSerializer, TriggerSerializer
+from triggers.stats import figures
 
 
 class TriggerViewSet(viewsets.ModelViewSet):
@@ -253,4 +254,4 @@ class StatsView(APIView):
             raise ValidationError(
                 {"days": [f"Must be an integer number of days (1-30), not {raw[:20]!r}."]}
             ) from None
-        return Response(stats.compute_stats(days).as_dict())
+        return Response(figures.compute_stats(days).as_dict())

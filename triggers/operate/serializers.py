@@ -40,7 +40,7 @@ class TriggerSerializer(StrictStringsMixin, serializers.ModelSerializer):
 
     webhook_url = serializers.SerializerMethodField()
     # Declared rather than derived from the JSONFields, so the schema says what shape they take.
-    # Whether a database can store them the API's parser has checked already (triggers.parsers).
+    # Whether a database can store them the API's parser has checked already (triggers.operate.parsers).
     event_filter = serializers.DictField(
         required=False,
         validators=[validate_event_filter],

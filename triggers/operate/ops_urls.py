@@ -4,9 +4,9 @@ from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-from triggers import breaker
-from triggers.metrics import metrics_view
+from triggers.execute import breaker
 from triggers.models import Trigger
+from triggers.stats.metrics import metrics_view
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

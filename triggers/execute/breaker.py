@@ -17,7 +17,7 @@ opens it again. An operator may close it by hand, or open it for maintenance
 
 The state is one database row, and every move is a conditional UPDATE, so any
 number of workers agree on it. This module is the state machine; the executor
-(`triggers/executor.py`) releases waiting executions and queues the probes.
+(`triggers/execute/executor.py`) releases waiting executions and queues the probes.
 """
 
 import logging
@@ -30,8 +30,8 @@ from django.utils import timezone
 
 from evonexus.logs import log_event
 from triggers.choices import ExecutionStatus, HoldReason
-from triggers.metrics import BREAKER_TRANSITIONS
 from triggers.models import GatewayBreaker, TriggerExecution
+from triggers.stats.metrics import BREAKER_TRANSITIONS
 from whatsapp.client import client_from_settings
 from whatsapp.retry import RetryPolicy
 

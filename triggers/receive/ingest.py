@@ -2,7 +2,7 @@
 
 `receive` is the one service behind the webhook URL: find the trigger, check
 the request's size and type, parse and authenticate it, filter, find the
-idempotency key and record the event exactly once (`triggers.recording`). It
+idempotency key and record the event exactly once (`triggers.receive.recording`). It
 answers an `Outcome`; the view only turns that into HTTP.
 """
 
@@ -15,12 +15,12 @@ from django.db import IntegrityError
 
 from evonexus.redaction import redact_secrets
 from triggers import sources
-from triggers.executor import resume_sends
-from triggers.inbound_media import MediaStorageUnavailable, move_media_out
-from triggers.lookup import forget_trigger, get_trigger
+from triggers.execute.executor import resume_sends
+from triggers.execute.receipts import apply_receipt
 from triggers.models import Trigger
-from triggers.receipts import apply_receipt
-from triggers.recording import record_event
+from triggers.receive.lookup import forget_trigger, get_trigger
+from triggers.receive.media import MediaStorageUnavailable, move_media_out
+from triggers.receive.recording import record_event
 from triggers.sources.base import (
     CONNECTION,
     OWN_MESSAGE,
@@ -109,7 +109,7 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     sender tries again). What the event is, its sender's module says; only
     messages are work (see `_not_work`). A message is recorded (`accepted`) or
     found to be a `duplicate`; a file it carries is moved out of it first
-    (`triggers.inbound_media`).
+    (`triggers.receive.media`).
     """
     trigger = get_trigger(public_id)
     if trigger is None:

@@ -3,7 +3,7 @@
 `run_execution` is the background task (Django's Tasks API); everything that
 queues an execution goes through `enqueue_execution`. The gateway breaker's
 moves that queue work (releasing waiting executions, probing) are here too,
-beside the queue; the breaker's state machine is `triggers/breaker.py`.
+beside the queue; the breaker's state machine is `triggers/execute/breaker.py`.
 """
 
 import logging
@@ -19,15 +19,15 @@ from django_tasks import task
 from django_tasks_db import DatabaseBackend
 
 from evonexus.logs import log_event
-from triggers import breaker, messaging
-from triggers.actions import run_script
 from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason
-from triggers.demo import demo_refusal
-from triggers.inbound_media import with_media_url
+from triggers.execute import breaker, messaging
+from triggers.execute.demo import demo_refusal
+from triggers.execute.redelivery import next_redelivery_at
+from triggers.execute.scripts import run_script
 from triggers.models import ExecutionEvent, TriggerExecution
 from triggers.outcomes import ActionOutcome
-from triggers.redelivery import next_redelivery_at
-from triggers.stats import check_watermark, daily_cap_room
+from triggers.stats.figures import check_watermark, daily_cap_room
+from whatsapp.media import with_media_url
 
 logger = logging.getLogger("evonexus.executor")
 

@@ -3,11 +3,11 @@
 import dataclasses
 from dataclasses import dataclass
 
-from triggers import breaker
 from triggers.choices import ExecutionStatus, HoldReason
+from triggers.execute import breaker
+from triggers.execute.receipts import record_sent
 from triggers.models import TriggerExecution
 from triggers.outcomes import ActionOutcome
-from triggers.receipts import record_sent
 from triggers.templating import render_message
 from whatsapp import client as gateway
 from whatsapp.media import media_type_for

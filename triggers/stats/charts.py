@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from triggers.stats import Series
+from triggers.stats.figures import Series
 
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 180, 36, 22, 8
 

@@ -1,0 +1,1 @@
+"""Operate: the API, replay, previews, secret rotation and the operational endpoints."""

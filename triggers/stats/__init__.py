@@ -1,0 +1,1 @@
+"""Stats: the hourly rollup the database keeps, the figures every view shows, charts and metrics."""
