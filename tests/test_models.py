@@ -9,7 +9,7 @@ from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldRea
 from triggers.models import LOST_WORKER_ERROR, TriggerExecution
 from triggers.outcomes import ActionOutcome
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgresql]
 
 Executions = TriggerExecution.objects
 

@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from tests.receive.test_idempotency_keys import EVOLUTION_API_V2_UPSERT, EVOLUTION_GO_MESSAGE
 from tests.support.forms import admin_trigger_form, write_script
 from tests.support.processes import run_worker
 from tests.support.signing import SECRET, webhook_path
-from tests.test_idempotency_keys import EVOLUTION_API_V2_UPSERT, EVOLUTION_GO_MESSAGE
 from triggers.execute import executor
 from triggers.models import Trigger, TriggerExecution
 from triggers.receive.recording import record_event
@@ -98,7 +98,7 @@ def test_no_recipient_is_a_permanent_failure_with_a_clear_error(sandbox, make_tr
 
 
 def test_transient_gateway_failures_end_in_the_dead_letter_queue(sandbox, sleeps, make_trigger):
-    # A down instance makes the execution wait instead (test_gateway_breaker.py).
+    # A down instance makes the execution wait instead (execute/test_breaker.py).
     sandbox.fail_next(*[{"status": 502, "error": "bad gateway"}] * 3)
 
     execution = run(whatsapp_trigger(make_trigger, message="hi"), {"sender": "5511977776666"})

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
+from tests.receive.test_idempotency_keys import EVOLUTION_GO_MESSAGE
 from tests.support.signing import SECRET, webhook_path
-from tests.test_idempotency_keys import EVOLUTION_GO_MESSAGE
 from triggers import sources
 from triggers.models import TriggerExecution
 from triggers.sources.base import MESSAGE

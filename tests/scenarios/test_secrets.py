@@ -48,7 +48,7 @@ def test_a_full_run_leaves_no_secret_in_logs_or_stored_rows(
     transactional_db, django_user_model, sandbox, tmp_path
 ):
     # No trigger cache: a rotation then applies in every gunicorn worker at once (with the
-    # cache, other processes see it within TRIGGER_CACHE_SECONDS, as the README says).
+    # cache, other processes see it within TRIGGER_CACHE_SECONDS, as docs/sources.md says).
     server = ServerProcess(
         tmp_path / "server.log", LOG_LEVEL="DEBUG", METRICS_TOKEN=METRICS_TOKEN, TRIGGER_CACHE_SECONDS="0"
     )

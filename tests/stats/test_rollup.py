@@ -21,6 +21,8 @@ from triggers.receive.recording import record_event
 from triggers.stats import rollup
 from triggers.stats.figures import compute_stats, window_start
 
+pytestmark = pytest.mark.postgresql
+
 
 def counted_from_rows(days: int, now) -> dict:
     """Return what the rows say over the window `compute_stats(days, now=now)` covers: the reference."""

@@ -8,9 +8,9 @@ import os
 import pytest
 import requests
 
+from tests.receive.test_idempotency_keys import EVOLUTION_GO_MESSAGE
 from tests.support.forms import write_script
 from tests.support.signing import SECRET, sign, webhook_path
-from tests.test_idempotency_keys import EVOLUTION_GO_MESSAGE
 from triggers.execute import executor
 from triggers.models import TriggerExecution
 

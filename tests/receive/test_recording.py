@@ -14,6 +14,8 @@ from tests.support.signing import sign, webhook_path
 from triggers.models import ExecutionEvent, TriggerExecution
 from triggers.receive import recording
 
+pytestmark = pytest.mark.postgresql
+
 
 def test_it_accepts_a_new_event_with_202_and_one_pending_execution(make_trigger, post_event):
     trigger = make_trigger()

@@ -7,8 +7,8 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from tests.execute.test_breaker import drain, statuses
 from tests.support.threads import run_in_threads
-from tests.test_gateway_breaker import drain, statuses
 from triggers.execute import executor
 from triggers.execute.reaper import reap
 from triggers.models import SentMessage, TriggerExecution

@@ -1,4 +1,4 @@
-"""`manage.py check --deploy` is clean under the production settings the README documents."""
+"""`manage.py check --deploy` is clean under the production settings docs/production.md documents."""
 
 import os
 import subprocess

@@ -1,7 +1,7 @@
 """The attack findings, one test a row: each failed on the code the attack ran against.
 
-Row 6 (the sign-in throttle) is in test_admin_login_throttle.py, row 8 (slow and
-idle clients) in test_slow_clients.py; SECURITY.md says what stops each.
+Row 6 (the sign-in throttle) is in evonexus/test_login_throttle.py, row 8 (slow and
+idle clients) in scenarios/test_slow_clients.py; SECURITY.md says what stops each.
 """
 
 import json
@@ -16,11 +16,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from evonexus.redaction import redact_secrets
+from tests.receive.test_idempotency_keys import STRIPE_EVENT
+from tests.receive.test_ingest_whatsapp import RECEIPT
 from tests.support.commands import run_command
 from tests.support.processes import ROOT, ServerProcess
 from tests.support.signing import SECRET, sign, signature_headers, webhook_path
-from tests.test_idempotency_keys import STRIPE_EVENT
-from tests.test_whatsapp_events import RECEIPT
 from triggers.checks import check_demo_trigger
 from triggers.execute import executor
 from triggers.execute.demo import ensure_demo_trigger
@@ -283,9 +283,8 @@ def test_forcing_it_needs_its_own_permission(delivered, replayer):
 # --- 12, 13, 15. small ones ---------------------------------------------------------------
 
 
-def test_the_readme_production_steps_create_the_metrics_directory_before_any_manage_py():
-    readme = (ROOT / "README.md").read_text()
-    steps = readme[readme.index("## Production") :]
+def test_the_production_steps_create_the_metrics_directory_before_any_manage_py():
+    steps = (ROOT / "docs" / "production.md").read_text()
 
     assert steps.index('mkdir -p "$PROMETHEUS_MULTIPROC_DIR"') < steps.index("manage.py migrate")
 

@@ -185,7 +185,7 @@ def standard_webhooks_headers(body: bytes, at: float) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("source", ["stripe", "standard"])
 # Ten seconds past the 300 s tolerance each way: timestamps are whole seconds and the request
 # takes time, so 301 s could arrive as exactly 300 (the exact edge is property-tested, with a
-# fixed clock, in test_properties.py).
+# fixed clock, in scenarios/test_properties.py).
 @pytest.mark.parametrize("age", [310, -310, 86_400])
 def test_it_refuses_replayed_signatures_outside_the_tolerance(server, trigger, source, age):
     if source == "stripe":

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.test_whatsapp_client import NUMBER, make_client
+from tests.whatsapp.test_client import NUMBER, make_client
 from whatsapp.classify import PERMANENT, TRANSIENT, UNKNOWN, classify_response
 
 

@@ -7,12 +7,12 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from tests.execute.test_messaging import run, whatsapp_trigger
+from tests.receive.test_ingest_whatsapp import RECEIPT
 from tests.support.forms import write_script
 from tests.support.processes import run_worker
 from tests.support.sandbox import SANDBOX_TOKEN
 from tests.support.signing import SECRET, webhook_path
-from tests.test_whatsapp_actions import run, whatsapp_trigger
-from tests.test_whatsapp_events import RECEIPT
 from triggers.models import SentMessage, TriggerExecution
 from triggers.stats.figures import compute_stats
 
