@@ -109,7 +109,7 @@ def _database_from_url(url: str) -> dict:
         }
         # One connection per thread, kept: a new one costs more than most requests
         # (Django registers its SQL functions, the PRAGMAs run, SQLite reads the
-        # schema and compiles every statement again, the rollup triggers inside).
+        # schema and compiles every statement again, the rollup's counting hooks inside).
         # In-process: 2.25 -> 0.26 ms per bare INSERT request, 3.1 -> 0.77 ms per event.
         database["CONN_MAX_AGE"] = None
     elif database["ENGINE"] == "django.db.backends.postgresql":

@@ -473,12 +473,12 @@ class WatermarkState(models.Model):
 
 
 def _counter() -> models.BigIntegerField:
-    # A database default: each table's rollup trigger writes its own counters only.
+    # A database default: each table's counting hook writes its own counters only.
     return models.BigIntegerField(default=0, db_default=0)
 
 
 class StatsHour(models.Model):
-    """Counters for one UTC hour (one row per shard): the stats rollup, kept by database triggers.
+    """Counters for one UTC hour (one row per shard): the stats rollup, kept by counting hooks in the database.
 
     Executions count in the hour they were created, by their status now;
     duplicates and redeliveries in the hour they arrived or were scheduled;

@@ -1,14 +1,14 @@
 """The stats rollup: exact counters per hour, kept by the database itself.
 
 Each counted table (executions, their events, the messages we sent) has
-triggers that add a row's contribution to the counters of its hour when the
+counting hooks (SQL triggers, not to be confused with our `Trigger` model) that add a row's contribution to the counters of its hour when the
 row is written, and take it back when the row changes or goes. So every way
 a row changes (ingest, the worker, replays, the reaper, the admin, a bulk
 `update()`, a manual fix in SQL) keeps the counters equal to the rows, in the
 same transaction and without another round trip.
 
 `COUNTERS` is the one definition: what each row adds, as SQL over a row `r`.
-The triggers (PostgreSQL and SQLite) and `rebuild` are generated from it.
+The hooks (PostgreSQL and SQLite) and `rebuild` are generated from it.
 
 On PostgreSQL an INSERT is counted once per row, and an UPDATE or DELETE
 once per statement (transition tables): every insert the service makes is one
@@ -195,7 +195,7 @@ def _statements(vendor: str) -> tuple[list[str], list[str]]:
 
 
 def install(database: BaseDatabaseWrapper) -> None:
-    """Create (or replace) the rollup triggers on `database` (a Django connection), in one transaction."""
+    """Create (or replace) the counting hooks on `database` (a Django connection), in one transaction."""
     install_sql, uninstall_sql = _statements(database.vendor)
     with transaction.atomic(using=database.alias), database.cursor() as cursor:
         for statement in [*uninstall_sql, *install_sql]:
@@ -203,7 +203,7 @@ def install(database: BaseDatabaseWrapper) -> None:
 
 
 def uninstall(database: BaseDatabaseWrapper) -> None:
-    """Drop the rollup triggers from `database`."""
+    """Drop the counting hooks from `database`."""
     with transaction.atomic(using=database.alias), database.cursor() as cursor:
         for statement in _statements(database.vendor)[1]:
             cursor.execute(statement)
