@@ -478,7 +478,7 @@ def _counter() -> models.BigIntegerField:
 
 
 class StatsHour(models.Model):
-    """Counters for one UTC hour (one row per shard): the stats rollup, kept by counting hooks in the database.
+    """Counters for one UTC hour (one row per shard): the stats rollup, kept by the database.
 
     Executions count in the hour they were created, by their status now;
     duplicates and redeliveries in the hour they arrived or were scheduled;

@@ -1,8 +1,8 @@
 """The stats rollup: exact counters per hour, kept by the database itself.
 
 Each counted table (executions, their events, the messages we sent) has
-counting hooks (SQL triggers, not to be confused with our `Trigger` model) that add a row's contribution to the counters of its hour when the
-row is written, and take it back when the row changes or goes. So every way
+counting hooks (SQL triggers, not our `Trigger` model) that add a row's
+contribution to the counters of its hour when the row is written, and take it back when the row changes or goes. So every way
 a row changes (ingest, the worker, replays, the reaper, the admin, a bulk
 `update()`, a manual fix in SQL) keeps the counters equal to the rows, in the
 same transaction and without another round trip.
