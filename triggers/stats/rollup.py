@@ -2,9 +2,10 @@
 
 Each counted table (executions, their events, the messages we sent) has
 counting hooks (SQL triggers, not our `Trigger` model) that add a row's
-contribution to the counters of its hour when the row is written, and take it back when the row changes or goes. So every way
-a row changes (ingest, the worker, replays, the reaper, the admin, a bulk
-`update()`, a manual fix in SQL) keeps the counters equal to the rows, in the
+contribution to the counters of its hour when the row is written, and take it
+back when the row changes or goes. So every way a row changes (ingest, the
+worker, replays, the reaper, the admin, a bulk `update()`, a manual fix in
+SQL) keeps the counters equal to the rows, in the
 same transaction and without another round trip.
 
 `COUNTERS` is the one definition: what each row adds, as SQL over a row `r`.
