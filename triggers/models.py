@@ -450,6 +450,13 @@ class GatewayBreaker(models.Model):
     trial_execution_id = models.BigIntegerField(null=True, blank=True)
     # Opened by an operator (maintenance): no probes, and only an operator closes it.
     manual = models.BooleanField(default=False)
+    # Opened by a `LoggedOut` event: the phone must be paired again, so no periodic
+    # probe runs; a `Connected` (or `PairSuccess`) event's probe, or an operator, closes it.
+    logged_out = models.BooleanField(default=False)
+    # Opened by a `TemporaryBan` event: nothing is sent before then, whatever a probe says.
+    banned_until = models.DateTimeField(null=True, blank=True)
+    # When a connection event last asked for a status probe (they are rate-limited).
+    event_probe_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     changed_at = models.DateTimeField(null=True, blank=True)
     changed_by = models.CharField(max_length=150, blank=True, default="")

@@ -7,23 +7,33 @@ import pytest
 import requests
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from tests.support.forms import write_script
+from tests.support.sandbox import SANDBOX_TOKEN
 from tests.support.signing import SECRET, webhook_path
 from tests.support.threads import run_in_threads
 from triggers.execute import breaker, executor
 from triggers.models import GatewayBreaker, TriggerExecution
 from triggers.receive.recording import record_event
 
-CONNECTED_EVENT = {
-    "event": "Connected",
-    "data": {"status": "open", "jid": "5500000000000@s.whatsapp.net", "pushName": "Shop"},
-    "instanceToken": SECRET,
-    "instanceId": "9f1c2d3e-0000-4000-8000-000000000001",
-    "instanceName": "main",
-}
+
+def connection_event(name: str, data: dict | None = None, token: str = SANDBOX_TOKEN) -> dict:
+    """Return a connection event as Evolution Go posts it (pkg/whatsmeow/service/whatsmeow.go)."""
+    return {
+        "event": name,
+        "data": data if data is not None else {},
+        "instanceToken": token,
+        "instanceId": "9f1c2d3e-0000-4000-8000-000000000001",
+        "instanceName": "main",
+    }
+
+
+CONNECTED_EVENT = connection_event(
+    "Connected", {"status": "open", "jid": "5500000000000@s.whatsapp.net", "pushName": "Shop"}
+)
 
 
 def set_connected(sandbox, connected: bool) -> None:
@@ -32,8 +42,12 @@ def set_connected(sandbox, connected: bool) -> None:
 
 @pytest.fixture
 def shop(make_trigger):
+    # Its events carry the instance token we send through: theirs may move the breaker.
     return make_trigger(
-        source="whatsapp", action_type="whatsapp", action_payload={"message": "order {{ n }}"}
+        source="whatsapp",
+        secret=SANDBOX_TOKEN,
+        action_type="whatsapp",
+        action_payload={"message": "order {{ n }}"},
     )
 
 
@@ -46,18 +60,30 @@ def arrive(trigger, count: int, start: int = 0) -> list[int]:
 
 
 def drain() -> list[int]:
-    """Run every queued execution task, by when it is due, until none is left; return the ids run."""
+    """Run every queued execution task and event probe, by when it is due, until none is left.
+
+    Return the ids of the executions run. Scheduled probes (`probe_gateway`) are
+    left: the tests drive those.
+    """
     ran = []
-    while (
-        task := DBTaskResult.objects.filter(task_path__endswith="run_execution")
-        .order_by("run_after", "enqueued_at")
-        .first()
-    ):
+    runnable = Q(task_path__endswith="run_execution") | Q(task_path__endswith="confirm_connected")
+    while task := DBTaskResult.objects.filter(runnable).order_by("run_after", "enqueued_at").first():
         task.delete()
-        execution_id = task.args_kwargs["args"][0]
-        if executor.execute(execution_id):
+        if task.task_path.endswith("confirm_connected"):
+            executor.confirm_connected.func()
+        elif executor.execute(execution_id := task.args_kwargs["args"][0]):
             ran.append(execution_id)
     return ran
+
+
+def queued() -> list[str]:
+    """Return the names of the queued tasks, oldest first."""
+    paths = DBTaskResult.objects.order_by("enqueued_at").values_list("task_path", flat=True)
+    return [path.rsplit(".", 1)[1] for path in paths]
+
+
+def post(client, trigger, event: dict):
+    return client.post(webhook_path(trigger), event, content_type="application/json")
 
 
 def statuses(ids: list[int]) -> list[str]:
@@ -96,14 +122,19 @@ def test_later_executions_wait_without_a_gateway_request(opened, sandbox, shop):
     assert len(sandbox.attempts()) == 3
 
 
-def test_a_connected_event_closes_it_and_every_waiting_send_goes_once_in_order(opened, sandbox, shop, client):
+def test_a_connected_event_asks_for_a_probe_whose_answer_closes_it_and_sends_each_once_in_order(
+    opened, sandbox, shop, client
+):
     set_connected(sandbox, True)
 
-    answer = client.post(webhook_path(shop), CONNECTED_EVENT, content_type="application/json")
-    trial = list(DBTaskResult.objects.values_list("args_kwargs", flat=True))
+    answer = post(client, shop, CONNECTED_EVENT)
+    asked = queued()
+    executor.confirm_connected.func()
+    trial = [task.args_kwargs for task in DBTaskResult.objects.filter(task_path__endswith="run_execution")]
     ran = drain()
 
-    assert answer.json() == {"status": "ignored", "reason": "connection_event"}
+    assert answer.json() == {"status": "ignored", "reason": "connection"}
+    assert asked == ["confirm_connected"]  # the event itself released nothing
     assert [task["args"] for task in trial] == [[opened[0]]]  # the oldest goes first, alone
     assert breaker.status().state == "closed"
     assert statuses(opened) == ["completed"] * 5
@@ -133,8 +164,19 @@ def test_probes_back_off_from_15_seconds_doubling_to_5_minutes(opened):
     assert intervals == [30, 60, 120, 240, 300, 300, 300]  # after the first 15 s
 
 
-def test_a_failed_trial_opens_it_again(opened, sandbox, shop, client):
-    client.post(webhook_path(shop), CONNECTED_EVENT, content_type="application/json")  # still down
+def test_a_connected_event_while_still_down_sends_nothing(opened, sandbox, shop, client):
+    post(client, shop, CONNECTED_EVENT)  # the probe it asks for finds the instance down
+    drain()
+
+    assert breaker.status().state == "open"
+    assert statuses(opened) == ["held"] * 5
+    assert len(sandbox.attempts()) == 3  # the first send's, and no trial
+
+
+def test_a_failed_trial_opens_it_again(opened, sandbox):
+    set_connected(sandbox, True)
+    executor.tick_gateway(now=timezone.now() + timedelta(seconds=16))  # a due probe: half-open
+    set_connected(sandbox, False)  # gone again before the trial sends
     drain()
 
     assert breaker.status().state == "open"
@@ -258,7 +300,8 @@ def test_an_operator_opens_it_for_maintenance_and_no_event_closes_it(
 
     act(client, "open_breaker")
     client.logout()
-    client.post(webhook_path(shop), CONNECTED_EVENT, content_type="application/json")
+    post(client, shop, CONNECTED_EVENT)
+    drain()
     [execution_id] = arrive(shop, 1)
     executor.execute(execution_id)
 
@@ -285,9 +328,139 @@ def test_the_state_survives_a_restart_because_it_lives_in_the_database(opened):
     assert GatewayBreaker.objects.get().state == "open"
 
 
-def test_a_trigger_that_asks_for_connected_events_gets_them(db, shop, make_trigger, client):
-    notify = make_trigger(source="whatsapp", event_filter={"event_type": "Connected"})
+@pytest.mark.parametrize(
+    "event",
+    [
+        CONNECTED_EVENT,
+        connection_event("PairSuccess", {"ID": "5500000000000@s.whatsapp.net"}),
+        connection_event("Disconnected"),
+        connection_event("ConnectFailure", {"Reason": 401, "Message": "logged out"}),
+        connection_event("LoggedOut", {"OnConnect": False, "Reason": 401}),
+        connection_event("TemporaryBan", {"Code": 101, "Expire": 3600e9, "reason": "101", "expire": 3600e9}),
+        {"event": "connection.update", "data": {"state": "close"}, "apikey": SANDBOX_TOKEN},
+    ],
+    ids=lambda event: event["event"],
+)
+def test_a_connection_event_never_runs_an_action_whatever_the_filter(
+    db, sandbox, make_trigger, client, event
+):
+    asks = make_trigger(
+        source="whatsapp", secret=SANDBOX_TOKEN, event_filter={"event_type": event["event"]}
+    )
 
-    answer = client.post(webhook_path(notify), CONNECTED_EVENT, content_type="application/json")
+    answer = post(client, asks, event)
 
-    assert answer.status_code == 202
+    assert answer.json() == {"status": "ignored", "reason": "connection"}
+    assert not TriggerExecution.objects.exists()
+    assert sandbox.messages() == []
+
+
+def test_disconnected_and_connect_failure_open_it_at_once_and_queue_a_probe(db, sandbox, shop, client):
+    post(client, shop, connection_event("Disconnected"))
+    opened_at = GatewayBreaker.objects.get().opened_at
+    post(client, shop, connection_event("ConnectFailure", {"Reason": 500}))
+
+    state = breaker.status()
+    assert (state.state, state.logged_out) == ("open", False)
+    assert GatewayBreaker.objects.get().opened_at == opened_at
+    assert queued() == ["probe_gateway"]  # one probe: the second event found it open already
+
+
+def test_logged_out_holds_sends_no_probe_can_close_it_and_it_is_said_once(
+    db, sandbox, shop, client, caplog
+):
+    post(client, shop, connection_event("LoggedOut", {"Reason": 401}))
+    post(client, shop, connection_event("LoggedOut", {"Reason": 401}))
+    set_connected(sandbox, True)
+    [execution_id] = arrive(shop, 1)
+    executor.execute(execution_id)
+
+    assert breaker.probe(now=timezone.now() + timedelta(days=1)) == (False, None)
+    executor.tick_gateway(now=timezone.now() + timedelta(days=1))
+    assert breaker.status().as_dict()["logged_out"] is True
+    assert statuses([execution_id]) == ["held"]
+    assert caplog.text.count("evt=gateway_logged_out") == 1
+    assert sandbox.attempts() == []
+
+
+def test_after_a_logout_the_paired_instances_connected_event_closes_it(db, sandbox, shop, client):
+    post(client, shop, connection_event("LoggedOut", {"Reason": 401}))
+    [execution_id] = arrive(shop, 1)
+    executor.execute(execution_id)
+    set_connected(sandbox, True)
+
+    post(client, shop, CONNECTED_EVENT)
+    drain()
+
+    assert breaker.status().state == "closed"
+    assert statuses([execution_id]) == ["completed"]
+
+
+def test_a_temporary_ban_holds_every_send_until_it_ends_then_probes(db, sandbox, shop, client):
+    now = timezone.now()
+    post(client, shop, connection_event("TemporaryBan", {"reason": "101", "expire": 3600e9}))  # 1 h in ns
+    [execution_id] = arrive(shop, 1)
+    executor.execute(execution_id)
+    set_connected(sandbox, True)
+
+    post(client, shop, CONNECTED_EVENT)  # connected, but the ban holds
+    drain()
+    banned_until = breaker.status().banned_until
+    executor.tick_gateway(now=banned_until + timedelta(seconds=1))
+    drain()
+
+    assert abs((banned_until - now).total_seconds() - 3600) < 60
+    assert breaker.status().state == "closed"
+    assert statuses([execution_id]) == ["completed"]
+
+
+def test_a_connected_event_from_another_token_moves_nothing_and_queues_nothing(
+    opened, sandbox, make_trigger, client
+):
+    other = make_trigger(source="whatsapp", secret=SECRET)
+    set_connected(sandbox, True)
+
+    for _ in range(6):
+        post(client, other, connection_event("Connected", token=SECRET))
+    before = GatewayBreaker.objects.get()
+
+    assert queued() == []
+    assert (before.state, before.probe_interval_seconds) == ("open", 15)
+    assert len(sandbox.attempts()) == 3
+
+
+def test_connected_events_ask_for_at_most_one_probe_in_ten_seconds(opened, sandbox, shop, client):
+    for _ in range(6):
+        post(client, shop, CONNECTED_EVENT)
+
+    assert queued() == ["confirm_connected"]
+    assert GatewayBreaker.objects.get().probe_interval_seconds == 15
+
+
+def test_a_disabled_trigger_ignores_connection_events(db, make_trigger, client):
+    off = make_trigger(source="whatsapp", secret=SANDBOX_TOKEN, enabled=False)
+
+    answer = post(client, off, connection_event("Disconnected"))
+
+    assert answer.json() == {"status": "ignored", "reason": "disabled"}
+    assert breaker.status().state == "closed"
+
+
+def test_the_banner_says_the_phone_must_be_paired_again_after_a_logout(
+    db, sandbox, shop, client, admin_client
+):
+    post(client, shop, connection_event("LoggedOut", {"Reason": 401}))
+
+    page = admin_client.get("/admin/").content.decode()
+
+    assert "was logged out" in page and "pair the phone again" in page
+
+
+def test_the_banner_and_healthz_say_until_when_a_ban_holds(db, sandbox, shop, client, admin_client):
+    post(client, shop, connection_event("TemporaryBan", {"reason": "101", "expire": 7200e9}))
+
+    page = admin_client.get("/admin/").content.decode()
+    health = client.get("/healthz").json()["gateway"]
+
+    assert "banned the number temporarily" in page
+    assert health["state"] == "open" and health["banned_until"] is not None

@@ -7,9 +7,15 @@ the dead-letter queue, an execution whose send meets a down gateway waits in
 `held` (reason `gateway_down`), and after `GATEWAY_BREAKER_FAILURES` such failures
 in a row the breaker opens: sends are not attempted at all.
 
-It closes by itself: a `Connected` event from Evolution Go, or a probe of
-`/instance/status` (every 15 s, doubling to 5 min) that finds the instance
-connected, moves it to half-open, where the oldest waiting execution is the one
+The instance's own connection events move it too (`connection_lost`): `Disconnected`
+and `ConnectFailure` open it at once (no send needs to fail first); `LoggedOut` opens
+it until the phone is paired again (no periodic probe can close it); `TemporaryBan`
+holds every send until the ban's end, then probes. A `Connected` event only asks for a
+status probe (`claim_event_probe`, rate-limited): it decides nothing itself.
+
+It closes by itself: a probe of `/instance/status` (every 15 s, doubling to 5 min,
+or asked for by a `Connected` event) that finds the instance connected moves it to
+half-open, where the oldest waiting execution is the one
 trial send. Its success closes the breaker and releases every waiting execution
 in arrival order, spaced `GATEWAY_RELEASE_INTERVAL_SECONDS` apart; its failure
 opens it again. An operator may close it by hand, or open it for maintenance
@@ -20,12 +26,14 @@ number of workers agree on it. This module is the state machine; the executor
 (`triggers/execute/executor.py`) releases waiting executions and queues the probes.
 """
 
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from evonexus.logs import log_event
@@ -64,6 +72,12 @@ def _transition(to: str, now: datetime, **fields) -> None:
     BREAKER_TRANSITIONS.labels(to).inc()
     level = logging.WARNING if to == State.OPEN else logging.INFO
     log_event(logger, "gateway_breaker", level=level, state=to, waiting=waiting().count(), **fields)
+
+
+def is_gateway_instance(token: str | None) -> bool:
+    """Return whether `token` is the instance token we send through (constant time)."""
+    ours = settings.EVOLUTION_GO_INSTANCE_TOKEN
+    return bool(token and ours) and hmac.compare_digest(token.encode(), ours.encode())
 
 
 def enabled() -> bool:
@@ -122,6 +136,72 @@ def note_not_connected(error: str, *, failures: int = 1, now: datetime | None = 
     return now + timedelta(seconds=interval)
 
 
+# A ban longer than this is held this long, then probed (a bogus expiry cannot hold forever).
+MAX_BAN = timedelta(days=30)
+# Connection events ask for at most one status probe in this long.
+EVENT_PROBE_INTERVAL = timedelta(seconds=10)
+
+
+def connection_lost(
+    how: str, *, error: str, ban_seconds: float | None = None, now: datetime | None = None
+) -> datetime | None:
+    """Return when to probe, after the instance said its connection is gone (`None`: do not probe).
+
+    `how` is `disconnected` (probe from `GATEWAY_PROBE_MIN_SECONDS` on),
+    `logged_out` (never probe: the phone must be paired again) or `banned`
+    (hold until `ban_seconds` from now, at most `MAX_BAN`, then probe). A
+    breaker an operator opened stays theirs. Repeated events change nothing
+    but a longer ban.
+    """
+    now = now or timezone.now()
+    changes = {"state": State.OPEN, "trial_execution_id": None, "last_error": error[:500], "changed_at": now}
+    probe_at: datetime | None = now + timedelta(seconds=settings.GATEWAY_PROBE_MIN_SECONDS)
+    if how == "logged_out":
+        probe_at = None
+        changes["logged_out"] = True
+    elif how == "banned":
+        length = MAX_BAN if ban_seconds is None else min(timedelta(seconds=ban_seconds), MAX_BAN)
+        probe_at = changes["banned_until"] = now + length
+    opening = _breaker().filter(manual=False).exclude(state=State.OPEN, logged_out=True)
+    if how == "disconnected":
+        opening = opening.exclude(state=State.OPEN)
+    elif how == "banned":
+        opening = opening.exclude(banned_until__gte=probe_at)
+    moved = opening.update(
+        **changes,
+        opened_at=Coalesce(F("opened_at"), Value(now)),
+        probe_interval_seconds=settings.GATEWAY_PROBE_MIN_SECONDS,
+        next_probe_at=probe_at,
+    )
+    if not moved:
+        return None
+    _transition(State.OPEN, now, error=error[:200], reason=how)
+    if how == "logged_out":
+        log_event(
+            logger,
+            "gateway_logged_out",
+            level=logging.ERROR,
+            action="pair the phone again (manage.py evolution qr or pair); sends wait until then",
+        )
+    return probe_at
+
+
+def claim_event_probe(*, now: datetime | None = None) -> bool:
+    """Return whether a connection event may have a status probe now (one per `EVENT_PROBE_INTERVAL`).
+
+    A forged or repeated `Connected` costs at most that: it never moves the
+    breaker, its trial or its probe interval itself.
+    """
+    now = now or timezone.now()
+    due = Q(event_probe_at__isnull=True) | Q(event_probe_at__lte=now - EVENT_PROBE_INTERVAL)
+    return bool(_breaker().filter(due).update(event_probe_at=now))
+
+
+def note_paired(*, now: datetime | None = None) -> None:
+    """Clear the logged-out hold once a probe found the instance connected and logged in again."""
+    _breaker().filter(logged_out=True).update(logged_out=False, changed_at=now or timezone.now())
+
+
 def note_connected(*, now: datetime | None = None) -> bool:
     """Return whether waiting executions may go, after a send reached a connected gateway.
 
@@ -131,8 +211,14 @@ def note_connected(*, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     breaker = _breaker()
     breaker.exclude(consecutive_failures=0).update(consecutive_failures=0)
-    closed = breaker.filter(state__in=(State.OPEN, State.HALF_OPEN), manual=False).update(
-        state=State.CLOSED, trial_execution_id=None, opened_at=None, next_probe_at=None, changed_at=now
+    reopenable = breaker.filter(state__in=(State.OPEN, State.HALF_OPEN), manual=False, logged_out=False)
+    closed = reopenable.exclude(banned_until__gt=now).update(
+        state=State.CLOSED,
+        trial_execution_id=None,
+        opened_at=None,
+        next_probe_at=None,
+        banned_until=None,
+        changed_at=now,
     )
     if closed:
         _transition(State.CLOSED, now)
@@ -148,12 +234,16 @@ def begin_trial(*, now: datetime | None = None) -> int | None:
     """
     now = now or timezone.now()
     oldest = waiting().values_list("pk", flat=True).first()
-    breaker = _breaker().filter(state=State.OPEN, manual=False)
+    breaker = _breaker().filter(state=State.OPEN, manual=False, logged_out=False)
+    breaker = breaker.exclude(banned_until__gt=now)
     if oldest is None:
-        if breaker.update(state=State.CLOSED, opened_at=None, next_probe_at=None, changed_at=now):
+        closing = {"opened_at": None, "next_probe_at": None, "banned_until": None, "changed_at": now}
+        if breaker.update(state=State.CLOSED, **closing):
             _transition(State.CLOSED, now)
         return None
-    if not breaker.update(state=State.HALF_OPEN, trial_execution_id=oldest, changed_at=now):
+    # A ban is over once a trial may begin (the exclude above).
+    trial = {"trial_execution_id": oldest, "banned_until": None, "changed_at": now}
+    if not breaker.update(state=State.HALF_OPEN, **trial):
         return None
     _transition(State.HALF_OPEN, now, trial=oldest)
     return oldest
@@ -170,17 +260,24 @@ def probe(*, now: datetime | None = None) -> tuple[bool, datetime | None]:
     current = _row()
     if current.state != State.OPEN or current.manual or current.next_probe_at is None:
         return False, None
+    if current.logged_out:
+        return False, None
     interval = _longer_interval(current)
     claimed = _breaker().filter(
         state=State.OPEN, manual=False, next_probe_at=current.next_probe_at, next_probe_at__lte=now
     ).update(probe_interval_seconds=interval, next_probe_at=now + timedelta(seconds=interval))
     if not claimed:
         return False, None
+    connected, error = instance_connected()
+    log_event(logger, "gateway_probe", connected=connected, error=error, next_probe_in_s=interval)
+    return connected, now + timedelta(seconds=interval)
+
+
+def instance_connected() -> tuple[bool, str]:
+    """Return whether `/instance/status` says the instance is connected and logged in, and any error."""
     status = client_from_settings(policy=RetryPolicy(max_attempts=1)).status()
     data = status.data if isinstance(status.data, dict) else {}
-    connected = status.ok and data.get("Connected") is True and data.get("LoggedIn") is True
-    log_event(logger, "gateway_probe", connected=connected, error=status.error, next_probe_in_s=interval)
-    return connected, now + timedelta(seconds=interval)
+    return status.ok and data.get("Connected") is True and data.get("LoggedIn") is True, status.error
 
 
 def trial_outcome() -> str | None:
@@ -218,6 +315,8 @@ def set_by_operator(open_: bool, *, user: str, now: datetime | None = None) -> b
             next_probe_at=None,
             trial_execution_id=None,
             consecutive_failures=0,
+            logged_out=False,
+            banned_until=None,
             changed_at=now,
             changed_by=user,
         )
@@ -236,6 +335,8 @@ class BreakerStatus:
     next_check: datetime | None
     manual: bool
     last_error: str
+    logged_out: bool = False
+    banned_until: datetime | None = None
 
     @property
     def open(self) -> bool:
@@ -248,6 +349,8 @@ class BreakerStatus:
             "waiting": self.waiting,
             "next_check": self.next_check.isoformat() if self.next_check else None,
             "opened_by_operator": self.manual,
+            "logged_out": self.logged_out,
+            "banned_until": self.banned_until.isoformat() if self.banned_until else None,
         }
 
 
@@ -261,4 +364,6 @@ def status() -> BreakerStatus:
         next_check=current.next_probe_at,
         manual=current.manual,
         last_error=current.last_error,
+        logged_out=current.logged_out,
+        banned_until=current.banned_until if current.state != State.CLOSED else None,
     )

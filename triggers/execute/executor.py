@@ -27,6 +27,7 @@ from triggers.execute.scripts import run_script
 from triggers.models import ExecutionEvent, TriggerExecution
 from triggers.outcomes import ActionOutcome
 from triggers.stats.figures import check_watermark, daily_cap_room
+from triggers.stats.metrics import CONNECTION_EVENTS
 from whatsapp.media import with_media_url
 
 logger = logging.getLogger("evonexus.executor")
@@ -228,6 +229,54 @@ def tick_gateway(*, now: datetime | None = None) -> None:
             breaker.note_not_connected("the trial send did not complete", now=now)
     elif breaker.waiting().exists():
         release_waiting(now=now)
+
+
+def note_connection_event(
+    connection: str | None,
+    *,
+    account: str | None,
+    ban_seconds: float | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Count and log a connection event; move the breaker if it comes from the instance we send through.
+
+    `connection` is what the event says (`connected`, `disconnected`,
+    `logged_out`, `banned`; `None`: nothing to act on), `account` the instance
+    token it carries: any other token (another instance, the demo trigger's)
+    moves nothing. Gone: the breaker opens at once and the probe it asks for
+    is queued. Back (`connected`): a status probe is queued (rate-limited), and
+    only its answer moves the breaker on.
+    """
+    ours = breaker.is_gateway_instance(account)
+    CONNECTION_EVENTS.labels(str(connection), str(ours).lower()).inc()
+    log_event(logger, "gateway_connection_event", connection=connection, trusted=ours)
+    if connection is None or not ours or not breaker.enabled():
+        return
+    if connection == "connected":
+        if breaker.claim_event_probe(now=now):
+            confirm_connected.enqueue()
+        return
+    probe_at = breaker.connection_lost(
+        connection, error=f"the instance reported {connection}", ban_seconds=ban_seconds, now=now
+    )
+    if probe_at is not None:
+        probe_gateway.using(run_after=probe_at).enqueue()
+
+
+@task()
+def confirm_connected() -> bool:
+    """Return whether the instance answered connected to the probe a `Connected` event asked for.
+
+    Connected and logged in: a logged-out hold ends, and the breaker tries one
+    send first as after any probe (a ban still in force holds it). The probe
+    interval and the trial count are not touched by this probe.
+    """
+    connected, error = breaker.instance_connected()
+    log_event(logger, "gateway_event_probe", connected=connected, error=error)
+    if connected:
+        breaker.note_paired()
+        resume_sends()
+    return connected
 
 
 @task()

@@ -15,7 +15,7 @@ from django.db import IntegrityError
 
 from evonexus.redaction import redact_secrets
 from triggers import sources
-from triggers.execute.executor import resume_sends
+from triggers.execute.executor import note_connection_event
 from triggers.execute.receipts import apply_receipt
 from triggers.models import Trigger
 from triggers.receive.lookup import forget_trigger, get_trigger
@@ -154,24 +154,26 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
 def _not_work(trigger: Trigger, request: sources.ReadRequest) -> Outcome | None:
     """Return the outcome of an event that runs nothing, or `None` for one that is work.
 
-    A receipt updates the messages we sent (`receipt`, with how many it
-    `matched`), whatever the trigger's filter. A connection event lets the
-    gateway breaker try again, and is ignored (`connection_event`) unless the
-    filter asks for `"event_type": "Connected"`. Ignored too: anything at a
-    disabled trigger, the sender's echo of our own message (`own_message`,
-    unless the filter asks for `"from_me": true`), an event the filter refuses.
+    Anything at a disabled trigger is ignored (`disabled`). A receipt updates
+    the messages we sent (`receipt`, with how many it `matched`), whatever the
+    trigger's filter. A connection event is the gateway's state, never work
+    (`connection`, whatever the filter): the instance we send through moves its
+    breaker with it. Ignored too: the sender's echo of our own message
+    (`own_message`, unless the filter asks for `"from_me": true`), an event the
+    filter refuses.
     """
     event, event_filter = request.event, trigger.event_filter
+    if not trigger.enabled:
+        return Outcome(IGNORED, "disabled", trigger=trigger)
     if request.kind == RECEIPT:
         ids = event.get("message_ids")
         matched = apply_receipt(ids if isinstance(ids, list) else [], str(event.get("state")))
         return Outcome(RECEIPT, trigger=trigger, matched=matched)
     if request.kind == CONNECTION:
-        resume_sends()
-        if event_filter.get("event_type") != "Connected":
-            return Outcome(IGNORED, "connection_event", trigger=trigger)
-    if not trigger.enabled:
-        return Outcome(IGNORED, "disabled", trigger=trigger)
+        note_connection_event(
+            event.get("connection"), account=request.account, ban_seconds=event.get("ban_seconds")
+        )
+        return Outcome(IGNORED, "connection", trigger=trigger)
     if request.kind == OWN_MESSAGE and event_filter.get("from_me") is not True:
         # Safe by default: only a filter that asks for our own messages gets them.
         return Outcome(IGNORED, "own_message", trigger=trigger)

@@ -98,7 +98,8 @@ class ReadRequest:
     """A body that proved where it comes from: parsed, its event, what its proof covers.
 
     `body_sha256` is the body's digest when its signature covers it (else "");
-    `kind` is what the sender's module says the event is (`base.MESSAGE`, ...).
+    `kind` is what the sender's module says the event is (`base.MESSAGE`, ...);
+    `account` the credential naming the sender's account (`Sender.account`).
     """
 
     payload: dict
@@ -106,6 +107,7 @@ class ReadRequest:
     proof: Proof
     body_sha256: str
     kind: str
+    account: str | None = None
 
 
 def read_request(
@@ -129,4 +131,5 @@ def read_request(
     # A signed body stops a replayed copy even when its only key is an unsigned header.
     digest = hashlib.sha256(body).hexdigest() if proof.body_signed else ""
     event = parse_event(source, headers, payload)
-    return ReadRequest(payload, event, proof, digest, spec_for(source).kind(event))
+    sender = spec_for(source)
+    return ReadRequest(payload, event, proof, digest, sender.kind(event), sender.account(payload))

@@ -50,6 +50,11 @@ def always_a_message(event: dict) -> str:
     return MESSAGE
 
 
+def names_no_account(payload: dict) -> None:
+    """Return `None`: the account a sender with one account per trigger speaks for."""
+    return None
+
+
 def carries_no_file(payload: dict) -> None:
     """Return `None`: where the file rides in the body of a sender that never sends one."""
     return None
@@ -66,8 +71,10 @@ class Sender:
     with where it was found; `kind(event)` says what a parsed event is
     (`MESSAGE`, `RECEIPT`, `CONNECTION`, `OWN_MESSAGE`); `max_body_setting`
     names the setting that bounds its bodies; `file_holder(payload)` returns the
-    object inside the body where a file rides base64-encoded (`None`: no file).
-    Headers are lower-cased.
+    object inside the body where a file rides base64-encoded (`None`: no file);
+    `account(payload)` returns the credential that names the sender's account
+    (WhatsApp: the instance token), so that state only that account may move
+    (its connection, its receipts) is checked against it. Headers are lower-cased.
     """
 
     verify: Callable[..., Proof]
@@ -76,6 +83,7 @@ class Sender:
     kind: Callable[[dict], str] = always_a_message
     max_body_setting: str = "WEBHOOK_MAX_BODY_BYTES"
     file_holder: Callable[[dict], dict | None] = carries_no_file
+    account: Callable[[dict], str | None] = names_no_account
 
 
 class LowerCaseHeaders(dict):

@@ -43,12 +43,32 @@ _QUOTED_ID_PATHS = tuple(
 _V2_RECEIPT_STATES = {"DELIVERY_ACK": "Delivered", "READ": "Read", "PLAYED": "Read"}
 
 RECEIPT_EVENTS = ("Receipt", "messages.update")
-CONNECTION_EVENTS = ("Connected",)
+
+# The instance's connection as each event reports it (Evolution Go's `CONNECTION`
+# subscription, pkg/whatsmeow/service/whatsmeow.go; Evolution API v2's
+# `connection.update` by its `data.state`). None of them is a message.
+CONNECTED, DISCONNECTED, LOGGED_OUT, BANNED = "connected", "disconnected", "logged_out", "banned"
+CONNECTION_EVENTS = {
+    "Connected": CONNECTED,
+    "PairSuccess": CONNECTED,
+    "Disconnected": DISCONNECTED,
+    "ConnectFailure": DISCONNECTED,
+    "LoggedOut": LOGGED_OUT,
+    "TemporaryBan": BANNED,
+    "connection.update": None,  # by its state, below
+}
+_V2_CONNECTION_STATES = {"open": CONNECTED, "close": DISCONNECTED}
+
+
+def account(payload: dict) -> str | None:
+    """Return the instance token the payload carries (Evolution API v2 calls it `apikey`), or `None`."""
+    given = payload.get("instanceToken", payload.get("apikey"))
+    return given if isinstance(given, str) and given else None
 
 
 def verify(secrets: Iterable[str], payload: dict, **_: Any) -> Proof:
-    given = payload.get("instanceToken", payload.get("apikey"))
-    if not isinstance(given, str) or not given:
+    given = account(payload)
+    if given is None:
         raise AuthenticationFailed("missing instanceToken (or apikey) in the payload")
     if not any(same(given, s) for s in secrets):
         raise AuthenticationFailed("instanceToken does not match")
@@ -58,7 +78,9 @@ def verify(secrets: Iterable[str], payload: dict, **_: Any) -> Proof:
 def parse(headers: dict, payload: dict) -> dict:
     data = payload.get("data")
     event = {"event_type": payload.get("event"), "data": data}
-    if payload.get("event") == "messages.update":  # Evolution API v2: a status change
+    if payload.get("event") in CONNECTION_EVENTS:
+        event.update(instance=payload.get("instanceName") or payload.get("instance"), **_connection(payload))
+    elif payload.get("event") == "messages.update":  # Evolution API v2: a status change
         event.update(
             instance=payload.get("instance"),
             message_ids=[lookup_path(data, "keyId")],  # the WhatsApp id; `messageId` is a row id
@@ -103,6 +125,25 @@ def parse(headers: dict, payload: dict) -> dict:
     return event
 
 
+def _connection(payload: dict) -> dict:
+    """Return what a connection event says: `connection` (or `None`: nothing to act on) and a ban's length.
+
+    `TemporaryBan` carries `data.expire`, whatsmeow's `time.Duration`: nanoseconds
+    from now (`ban_seconds`; `None` when absent or not a number).
+    """
+    name, data = payload.get("event"), payload.get("data")
+    connection = CONNECTION_EVENTS[name]
+    if name == "connection.update":
+        connection = _V2_CONNECTION_STATES.get(str(lookup_path(data, "state")))
+    found = {"connection": connection}
+    if connection == BANNED:
+        expire = lookup_path(data, "expire")
+        valid = isinstance(expire, (int, float)) and not isinstance(expire, bool) and expire >= 0
+        found["ban_seconds"] = expire / 1e9 if valid else None
+        found["ban_reason"] = text_or_none(lookup_path(data, "reason"))
+    return found
+
+
 def native_keys(headers: dict, payload: dict) -> NativeKeys:
     return [(None, lookup_path(payload, "data.Info.ID")), (None, lookup_path(payload, "data.key.id"))]
 
@@ -137,4 +178,5 @@ SENDER = Sender(
     kind=kind,
     max_body_setting="WHATSAPP_WEBHOOK_MAX_BODY_BYTES",
     file_holder=file_holder,
+    account=account,
 )

@@ -36,6 +36,11 @@ WATERMARK_FLIPS = Counter(
     "evonexus_watermark_flips", "Flips of the WhatsApp volume watermark, by the side reached.", ["to"]
 )
 MESSAGES_READ = Counter("evonexus_whatsapp_messages_read", "Our WhatsApp messages first reported read.")
+CONNECTION_EVENTS = Counter(
+    "evonexus_gateway_connection_events",
+    "Connection events from the WhatsApp instance, by what they said (and whether we trusted them).",
+    ["connection", "trusted"],
+)
 
 
 class DatabaseCollector:
