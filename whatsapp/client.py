@@ -28,7 +28,7 @@ from whatsapp.classify import (
     means_not_connected,
 )
 from whatsapp.contract import EVENT_TYPES, SUBSCRIBE_ALL, refusal, unknown_event_types
-from whatsapp.numbers import InvalidNumber, gateway_number
+from whatsapp.numbers import InvalidNumber, gateway_number, message_jid
 from whatsapp.retry import RetryPolicy
 
 logger = logging.getLogger("evonexus.whatsapp")
@@ -46,7 +46,9 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 # second reconnect cycle beside the first; 60 s leaves the server its worst case.
 DEFAULT_READ_TIMEOUT_SECONDS = 60.0
 
-DEFAULT_SUBSCRIPTIONS = ("MESSAGE", "READ_RECEIPT")
+# Messages (the work), delivery receipts (what became of ours) and the instance's
+# connection events (the breaker's state); never ALL: our own sends' echoes are noise.
+DEFAULT_SUBSCRIPTIONS = ("MESSAGE", "READ_RECEIPT", "CONNECTION")
 
 
 def derive_message_id(seed: str) -> str:
@@ -350,7 +352,8 @@ class EvolutionClient:
         """Return the result of sending a sticker (an http(s) URL to an image)."""
         return self._send("/send/sticker", number, {"sticker": sticker}, message_id)
 
-    # --- messages already sent (these raise `InvalidNumber` for a malformed number) -------
+    # --- messages already sent: a JID, as the server's message routes need (`message_jid`;
+    # these raise `InvalidNumber` for a malformed number) -----------------------------------
 
     def react(
         self,
@@ -368,7 +371,7 @@ class EvolutionClient:
         quirk), so the answer's message id is the target's.
         """
         body = {
-            "number": gateway_number(number),
+            "number": message_jid(number),
             "id": message_id,
             "reaction": reaction,
             "fromMe": from_me,
@@ -378,16 +381,16 @@ class EvolutionClient:
 
     def mark_read(self, number: str, message_ids: list[str]) -> GatewayResult:
         """Return the result of marking messages of the chat with `number` as read."""
-        return self.call("POST", "/message/markread", {"number": gateway_number(number), "id": message_ids})
+        return self.call("POST", "/message/markread", {"number": message_jid(number), "id": message_ids})
 
     def edit_message(self, chat: str, message_id: str, text: str) -> GatewayResult:
         """Return the result of replacing the text of a message we sent."""
-        body = {"chat": gateway_number(chat), "messageId": message_id, "message": text}
+        body = {"chat": message_jid(chat), "messageId": message_id, "message": text}
         return self.call("POST", "/message/edit", body)
 
     def delete_message(self, chat: str, message_id: str) -> GatewayResult:
         """Return the result of deleting a message we sent, for everyone."""
-        return self.call("POST", "/message/delete", {"chat": gateway_number(chat), "messageId": message_id})
+        return self.call("POST", "/message/delete", {"chat": message_jid(chat), "messageId": message_id})
 
     def message_status(self, message_id: str) -> GatewayResult:
         """Return what the server stored of a message's delivery (needs its message storage on)."""
@@ -395,7 +398,7 @@ class EvolutionClient:
 
     def set_presence(self, number: str, state: str, *, is_audio: bool = False) -> GatewayResult:
         """Return the result of showing `state` (`composing` or `paused`) in the chat with `number`."""
-        body = {"number": gateway_number(number), "state": state, "isAudio": is_audio}
+        body = {"number": message_jid(number), "state": state, "isAudio": is_audio}
         return self.call("POST", "/message/presence", body)
 
     def check(self, numbers: list[str]) -> GatewayResult:
@@ -440,8 +443,9 @@ class EvolutionClient:
     ) -> GatewayResult:
         """Return the result of connecting the instance, its webhook and its subscriptions.
 
-        `subscribe` defaults to `MESSAGE` and `READ_RECEIPT` (incoming
-        messages and delivery receipts; not our own sends' echoes). Raises
+        `subscribe` defaults to `MESSAGE`, `READ_RECEIPT` and `CONNECTION`
+        (incoming messages, delivery receipts, the instance's connection; not
+        our own sends' echoes). Raises
         `ValueError`, before any request, without a `webhook_url` (the server
         erases the stored one when it is omitted) and for names the server
         would silently drop. The answer is checked: a server that stored

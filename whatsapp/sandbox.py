@@ -11,7 +11,8 @@ subscriptions, each carrying `instanceToken`, `instanceId` and `instanceName`.
 For tests and demos it also serves:
 
 - `GET /_sandbox/messages`: what was delivered, each with its `id`;
-- `GET /_sandbox/requests`: every send attempt, delivered or failed, with the
+- `GET /_sandbox/requests`: every send attempt, delivered or failed (and every call of
+  a message route, `kind` `message/react`... with the `jid` the server made), with the
   number as it arrived;
 - `GET /_sandbox/webhooks`: every webhook it posted, with the answer it got;
 - `POST /_sandbox/faults {"faults": [{"status": 502}, ...]}`: answer the next
@@ -43,7 +44,7 @@ from typing import Any
 import requests
 
 from whatsapp.contract import EVENT_TYPES, MEDIA_TYPES, SUBSCRIBE_ALL, refusal, route_of
-from whatsapp.numbers import JID_SUFFIXES
+from whatsapp.numbers import JID_SUFFIXES, country_fixes
 
 INSTANCE_ID = "00000000-0000-4000-8000-000000000001"
 OWN_JID = "5500000000000@s.whatsapp.net"
@@ -83,13 +84,19 @@ def server_jid(number: str) -> str | None:
     digits = re.sub(r"\D", "", cleaned)
     if not digits:
         return None
-    if len(digits) == 13 and digits[:2] == "52":
-        digits = "52" + digits[4:]
-    elif len(digits) == 13 and digits[:2] == "54":
-        digits = "54" + digits[3:]
-    if len(digits) == 13 and digits.startswith("55") and 31 <= int(digits[2:4]) and int(digits[4]) >= 7:
-        digits = digits[:4] + digits[5:]  # Brazil: no ninth digit for DDD 31 and above
-    return digits + "@s.whatsapp.net"
+    return country_fixes(digits) + "@s.whatsapp.net"
+
+
+def message_route_jid(number: str) -> str | None:
+    """Return the JID the server's message routes (`/message/react`, ...) make of `number`.
+
+    They call `CreateJID` as it is: a bare number becomes `+<digits>@s.whatsapp.net`
+    (a chat no one is in); only the send path strips that `+`.
+    """
+    jid = server_jid(number)
+    if jid is None or any(suffix in number for suffix in JID_SUFFIXES) or jid.endswith("@g.us"):
+        return jid
+    return "+" + jid
 
 
 def subscriptions_for(names: list[str]) -> list[str]:
@@ -372,6 +379,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return None
         if message := refusal(self.path, body):
             return self._reply(400, {"error": message})
+        recipient = body.get("number", body.get("chat"))
+        if self.path.startswith("/message/") and isinstance(recipient, str):
+            # What the server's CreateJID made of the recipient: the chat it acts in.
+            call = {"kind": self.path[1:], "number": recipient, "jid": message_route_jid(recipient)}
+            with self.state.lock:
+                self.state.requests.append({**call, "at": time.time()})
         if self.path.startswith(_CLIENT_ROUTES) and not self.state.connected:
             return self._reply(500, {"error": "client disconnected"})
         instance_routes[self.path](body)
@@ -614,7 +627,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if not body.get("id"):
             return self._reply(500, {"error": "missing id in payload"})
         # The server sends the reaction under the target message's own id.
-        data = self._sent_message("text", body["id"], server_jid(body["number"]), {})
+        data = self._sent_message("text", body["id"], message_route_jid(body["number"]), {})
         data["Info"]["Type"] = "ReactionMessage"
         return self._ok(data)
 

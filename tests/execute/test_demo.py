@@ -54,4 +54,4 @@ def test_the_sandbox_is_connected_to_the_demo_trigger_for_messages_echoes_and_re
 
     assert result.ok, result.error
     assert sandbox.state.webhook_url == f"http://127.0.0.1:8000/api/triggers/{DEMO_PUBLIC_ID}/webhook"
-    assert sandbox.state.subscriptions == ["MESSAGE", "SEND_MESSAGE", "READ_RECEIPT"]
+    assert sandbox.state.subscriptions == ["MESSAGE", "SEND_MESSAGE", "READ_RECEIPT", "CONNECTION"]

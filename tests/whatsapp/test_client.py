@@ -1,11 +1,12 @@
 """The gateway client retries what is transient, never what is permanent, within 8 s of sleep."""
 
 import pytest
+import requests
 
 from tests.support.processes import free_port
 from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
 from whatsapp.client import EvolutionClient, derive_message_id
-from whatsapp.numbers import InvalidNumber, gateway_number
+from whatsapp.numbers import InvalidNumber, gateway_number, message_jid
 from whatsapp.retry import RetryPolicy
 
 NUMBER = "5511999999999"
@@ -286,3 +287,41 @@ def test_the_logs_carry_each_failed_attempt_and_the_final_result_but_no_key_or_b
         "evt=whatsapp_send " in line and "attempts=2" in line and "final_status=200" in line for line in lines
     )
     assert not any(SANDBOX_TOKEN in line or "very private" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("number", "jid"),
+    [
+        ("5511999999999", "5511999999999@s.whatsapp.net"),  # DDD 11 keeps its ninth digit
+        ("+55 (31) 99999-8888", "553199998888@s.whatsapp.net"),  # DDD 31 and above lose it
+        ("5215551234567", "52551234567@s.whatsapp.net"),  # Mexico: two digits go (the server's example)
+        ("5491123456789", "541123456789@s.whatsapp.net"),  # Argentina's 9 goes
+        ("120363025555555555@g.us", "120363025555555555@g.us"),  # a JID passes unchanged
+    ],
+)
+def test_a_message_route_jid_is_built_as_the_servers_create_jid_builds_it(number, jid):
+    assert message_jid(number) == jid
+
+
+def test_the_message_routes_get_a_jid_and_the_send_routes_bare_digits(sandbox, asked):
+    client = make_client(sandbox.url, asked)
+    target = client.send_text("5531999998888", "hi").message_id
+
+    react = client.react("5531999998888", target, "👍")
+    client.mark_read("5531999998888", [target])
+    client.set_presence("5531999998888", "composing")
+    client.edit_message("5531999998888", target, "hello")
+    client.delete_message("5531999998888", target)
+
+    calls = {call["kind"]: call for call in sandbox.attempts()}
+    routes = ["message/react", "message/markread", "message/presence", "message/edit", "message/delete"]
+    assert calls["text"]["number"] == "5531999998888"
+    assert [calls[route]["jid"] for route in routes] == ["553199998888@s.whatsapp.net"] * 5
+    assert react.data["Info"]["Chat"] == "553199998888@s.whatsapp.net"  # not the server's "+55..."
+
+
+def test_the_sandbox_shows_the_wrong_chat_the_server_makes_of_bare_digits_on_a_message_route(sandbox):
+    requests.post(f"{sandbox.url}/message/presence", json={"number": "5531999998888", "state": "composing"},
+                  headers={"apikey": SANDBOX_TOKEN}, timeout=5)
+
+    assert sandbox.attempts()[-1]["jid"] == "+553199998888@s.whatsapp.net"

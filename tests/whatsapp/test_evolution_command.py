@@ -123,11 +123,11 @@ def test_a_local_file_without_s3_is_uploaded_to_the_gateway_as_multipart(sandbox
     assert message["body"]["file_bytes"] == len(photo.read_bytes())
 
 
-def test_connect_subscribes_to_messages_and_receipts_by_default(sandbox):
+def test_connect_subscribes_to_messages_receipts_and_connection_events_by_default(sandbox):
     code, output = evolution("connect", "--webhook-url", "http://127.0.0.1:1/hook")
 
     assert code == 0
-    assert output["data"]["eventString"] == "MESSAGE,READ_RECEIPT"
+    assert output["data"]["eventString"] == "MESSAGE,READ_RECEIPT,CONNECTION"
 
 
 def test_connect_refuses_an_event_name_the_server_would_drop_before_any_request(sandbox):

@@ -24,8 +24,8 @@ from triggers.models import Trigger
 from whatsapp.client import EvolutionClient, GatewayResult
 
 # What the demo subscribes to: messages, the echo of our own sends (ignored, to show
-# that it is), and delivery receipts.
-DEMO_SUBSCRIPTIONS = ["MESSAGE", "SEND_MESSAGE", "READ_RECEIPT"]
+# that it is), delivery receipts and the instance's connection events.
+DEMO_SUBSCRIPTIONS = ["MESSAGE", "SEND_MESSAGE", "READ_RECEIPT", "CONNECTION"]
 
 DEMO_SLUG = "demo-whatsapp-echo"
 DEMO_PUBLIC_ID = uuid.uuid5(uuid.NAMESPACE_URL, "https://evonexus.invalid/demo-whatsapp-echo")

@@ -59,7 +59,8 @@ COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dic
                 {
                     "nargs": "+",
                     "metavar": "EVENT",
-                    "help": f"default: MESSAGE READ_RECEIPT; one of {SUBSCRIBE_ALL} {' '.join(EVENT_TYPES)}",
+                    "help": "default: MESSAGE READ_RECEIPT CONNECTION; one of "
+                    f"{SUBSCRIBE_ALL} {' '.join(EVENT_TYPES)}",
                 },
             ),
             ("--phone", {}),
