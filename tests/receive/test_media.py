@@ -19,7 +19,7 @@ SHA256 = hashlib.sha256(FILE).hexdigest()
 
 
 def media_event(data: bytes = FILE, message_id: str = "3EB0MEDIA00000000000001") -> dict:
-    """Return an Evolution Go `Message` carrying `data` as WEBHOOKFILES does: base64 in the body."""
+    """Return an Evolution Go `Message` carrying `data` as WEBHOOK_FILES does: base64 in the body."""
     event = json.loads(json.dumps(EVOLUTION_GO_MESSAGE))
     event["data"]["Info"].update(ID=message_id, Type="media", MediaType="image")
     event["data"]["Message"] = {

@@ -1,6 +1,6 @@
 """Media inside WhatsApp events: the file leaves the event before anything is stored.
 
-Evolution Go (with `WEBHOOKFILES` on, its default, and no MinIO) posts a received
+Evolution Go (with `WEBHOOK_FILES` on, its default, and no MinIO) posts a received
 photo, video, document or voice note base64-encoded in `data.Message.base64` of
 the `Message` event. Files never go into the database: the stored event keeps,
 in place of `base64`, `data.Message.media`:
