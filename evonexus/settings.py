@@ -206,14 +206,20 @@ SPECTACULAR_SETTINGS = {
 
 # Webhook ingestion.
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
-# Evolution Go puts a received photo or voice note, base64-encoded, in the Message
-# webhook itself: whatsapp triggers take bodies up to this size (the file is then
-# moved out of the event: triggers/receive/media.py).
-WHATSAPP_WEBHOOK_MAX_BODY_BYTES = env_int("WHATSAPP_WEBHOOK_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1)
+# Evolution Go puts a received file, base64-encoded, in the Message webhook itself,
+# with no size cap. whatsapp triggers read such bodies as a stream: the file goes to
+# storage as it arrives (triggers/sources/files.py, triggers/receive/media.py), so a
+# body costs no memory for its size. Up to WHATSAPP_MEDIA_MAX_BYTES of file is kept;
+# past it the event is kept without its file (`media_dropped: "too_large"`).
+WHATSAPP_WEBHOOK_MAX_BODY_BYTES = env_int("WHATSAPP_WEBHOOK_MAX_BODY_BYTES", 3 * 1024**3, minimum=1)
+WHATSAPP_MEDIA_MAX_BYTES = env_int("WHATSAPP_MEDIA_MAX_BYTES", 100 * 1024 * 1024, minimum=0)
+# Without S3 (MEDIA_S3_*), kept files go here, under their SHA-256; scripts get their path.
+WHATSAPP_MEDIA_DIR = Path(env_str("WHATSAPP_MEDIA_DIR", str(BASE_DIR / "media"))).resolve()
 WEBHOOK_MAX_JSON_DEPTH = env_int("WEBHOOK_MAX_JSON_DEPTH", 64, minimum=2)
 WEBHOOK_SIGNATURE_TOLERANCE_SECONDS = env_int("WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", 300, minimum=1)
-# Django must never refuse a body we are prepared to answer 413 for ourselves.
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WEBHOOK_MAX_BODY_BYTES + 1, WHATSAPP_WEBHOOK_MAX_BODY_BYTES + 1)
+# Django must never refuse a body we are prepared to answer 413 for ourselves (the
+# webhook reads its body with read(), which this does not bound; it guards .body).
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WEBHOOK_MAX_BODY_BYTES + 1)
 
 # Script actions.
 SCRIPTS_DIR = Path(env_str("SCRIPTS_DIR", str(BASE_DIR / "scripts"))).resolve()
@@ -276,6 +282,10 @@ REPLAY_API_RATE = env_str("REPLAY_API_RATE", "30/m")
 ADMIN_LOGIN_RATE = env_str("ADMIN_LOGIN_RATE", "10/m")
 # ...and per client address, higher: behind a tunnel many people may share one address.
 ADMIN_LOGIN_ADDRESS_RATE = env_str("ADMIN_LOGIN_ADDRESS_RATE", "60/m")
+# The proxies whose X-Forwarded-For is believed (comma-separated addresses; the production
+# recipe's nginx is 127.0.0.1): behind them the client's address is the last entry they
+# did not write. Empty: the peer's address is the client's.
+TRUSTED_PROXIES = frozenset(p.strip() for p in env_str("TRUSTED_PROXIES").split(",") if p.strip())
 
 # The cache holds the API rate-limit counters: per process by default, shared by
 # every process and machine when REDIS_URL is set.

@@ -5,6 +5,8 @@ worker processes started by the tests can share it.
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 
@@ -20,3 +22,6 @@ WHITENOISE_USE_FINDERS = True
 # Users are made by the hundred in the tests; the production hasher's deliberate
 # slowness (about 0.5 s a password here) would be most of the suite's time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Files kept without S3 go to a directory of the test run's own, not the checkout's media/.
+WHATSAPP_MEDIA_DIR = Path(tempfile.gettempdir()) / "evonexus-test-media"

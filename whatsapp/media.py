@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.conf import settings
@@ -37,6 +38,12 @@ _CONTENT_TYPES = {
     ".m4a": "audio/mp4",
     ".pdf": "application/pdf",
 }
+
+
+# Storage calls give up within these (seconds), so a webhook answers 503 in time.
+STORAGE_CONNECT_TIMEOUT = 3
+STORAGE_READ_TIMEOUT = 5
+UPLOAD_PART_BYTES = 8 * 1024 * 1024
 
 
 class MediaNotConfigured(Exception):
@@ -70,7 +77,13 @@ class MediaStore:
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
             region_name=self.region,
-            config=Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 3}),
+            # Bounded: a storage that hangs must not hold a web worker (a sender waits on it).
+            config=Config(
+                signature_version="s3v4",
+                retries={"mode": "standard", "max_attempts": 2},
+                connect_timeout=STORAGE_CONNECT_TIMEOUT,
+                read_timeout=STORAGE_READ_TIMEOUT,
+            ),
         )
 
     def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
@@ -87,6 +100,26 @@ class MediaStore:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                 raise
         client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        return True
+
+    def put_file_if_absent(self, key: str, path: Path, content_type: str) -> bool:
+        """Return whether the file at `path` was uploaded under `key` (`False`: an object is there already).
+
+        Large files go up in parts of `UPLOAD_PART_BYTES`, one at a time, so an
+        upload's memory stays the same whatever the file's size.
+        """
+        client = self._client()
+        try:
+            client.head_object(Bucket=self.bucket, Key=key)
+            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        transfer = TransferConfig(
+            multipart_threshold=UPLOAD_PART_BYTES, multipart_chunksize=UPLOAD_PART_BYTES, max_concurrency=1
+        )
+        extra = {"ContentType": content_type}
+        client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=transfer)
         return True
 
     def presigned_url(self, key: str) -> str:
@@ -142,12 +175,46 @@ def media_url_for(source: str, store: MediaStore | None = None) -> str:
     return (store or store_from_settings()).upload(path)
 
 
-def with_media_url(event: dict) -> dict:
-    """Return `event` with `media_url`: a presigned URL of its stored file, or the sender's own URL.
+def local_media_path(key: str) -> Path:
+    """Return where the local media directory keeps the object `key` (`media/<sha256>`)."""
+    name = key.rsplit("/", 1)[-1]
+    if not (len(name) == 64 and all(c in "0123456789abcdef" for c in name)):
+        raise ValueError(f"not a media key: {key[:80]!r}")
+    return Path(settings.WHATSAPP_MEDIA_DIR) / name
 
-    Events without a file, or whose file was not stored, come back unchanged.
+
+def spool_dir() -> Path:
+    """Return the directory files are written to while they arrive (beside the media directory)."""
+    path = Path(settings.WHATSAPP_MEDIA_DIR) / "incoming"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def keep_local(key: str, path: Path) -> bool:
+    """Return whether the file at `path` became the object `key` of the local media directory.
+
+    `False`: the same file (same SHA-256) is there already, and `path` is removed.
+    """
+    destination = local_media_path(key)
+    if destination.exists():
+        path.unlink(missing_ok=True)
+        return False
+    path.replace(destination)
+    return True
+
+
+def with_media_url(event: dict) -> dict:
+    """Return `event` with where its stored file can be read: `media_url` (S3) or `media_path` (local).
+
+    `event["media"]` is what we stored when the event arrived (never what the
+    sender named). Events without a file, or whose file was dropped, come back
+    unchanged; so does the sender's own `media_url` (MinIO).
     """
     media = event.get("media")
-    if isinstance(media, dict) and media.get("object") and media_storage_configured():
+    if not isinstance(media, dict) or not media.get("object"):
+        return event
+    if media.get("stored_in") == "local":
+        return {**event, "media_path": str(local_media_path(media["object"]))}
+    if media_storage_configured():
         return {**event, "media_url": store_from_settings().presigned_url(media["object"])}
     return event

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import pytest
 import requests
@@ -51,9 +52,76 @@ def test_a_5_mib_media_event_is_accepted_and_its_base64_never_stored(client, med
     stored = TriggerExecution.objects.get().event_data
     assert response.status_code == 202
     assert "base64" not in json.dumps(stored)
-    assert stored["media"] == {"bytes": len(FILE), "sha256": SHA256, "mimetype": "image/jpeg", "object": None}
+    assert stored["media"] == {
+        "bytes": len(FILE),
+        "sha256": SHA256,
+        "mimetype": "image/jpeg",
+        "object": f"media/{SHA256}",
+        "stored_in": "local",
+    }
     assert stored["data"]["Message"]["media"] == stored["media"]
     assert stored["text"] == "/scan"
+
+
+def test_without_s3_the_file_is_kept_in_the_media_directory_and_a_script_gets_its_path(
+    client, media_trigger, settings, scripts_dir, tmp_path
+):
+    settings.WHATSAPP_MEDIA_DIR = tmp_path / "media"
+    stdin = tmp_path / "stdin.json"
+    write_script(scripts_dir, "read.sh", f"cat > {stdin}")
+
+    response = post(client, media_trigger, media_event())
+    executor.execute(response.json()["execution_id"])
+
+    event = json.loads(stdin.read_text())
+    assert Path(event["media_path"]).read_bytes() == FILE
+    assert list((tmp_path / "media" / "incoming").iterdir()) == []  # nothing left spooled
+
+
+def test_a_file_over_the_media_limit_is_dropped_and_the_message_kept(
+    client, media_trigger, settings, tmp_path
+):
+    settings.WHATSAPP_MEDIA_DIR = tmp_path / "media"
+    settings.WHATSAPP_MEDIA_MAX_BYTES = 1024 * 1024
+
+    response = post(client, media_trigger, media_event())
+
+    stored = TriggerExecution.objects.get().event_data
+    assert response.status_code == 202
+    assert (stored["media_dropped"], stored["media"]["dropped"], stored["media"]["object"]) == (
+        "too_large",
+        "too_large",
+        None,
+    )
+    media = stored["media"]
+    assert (media["bytes"], media["sha256"], stored["text"]) == (len(FILE), SHA256, "/scan")
+    assert [p.name for p in (tmp_path / "media").rglob("*") if p.is_file()] == []
+
+
+def test_a_forged_media_object_in_the_event_is_dropped_and_never_presigned(
+    client, media_trigger, s3_store, scripts_dir, tmp_path
+):
+    stdin = tmp_path / "stdin.json"
+    write_script(scripts_dir, "read.sh", f"cat > {stdin}")
+    event = json.loads(json.dumps(EVOLUTION_GO_MESSAGE))
+    event["data"]["Message"]["media"] = {"object": "media/someone-elses-file", "stored_in": "s3"}
+
+    response = post(client, media_trigger, event)
+    executor.execute(response.json()["execution_id"])
+
+    stored = TriggerExecution.objects.get().event_data
+    assert "media" not in stored["data"]["Message"] and stored.get("media") is None
+    assert json.loads(stdin.read_text()).get("media_url") is None
+
+
+def test_an_ignored_event_leaves_no_file_behind(client, make_trigger, settings, tmp_path):
+    settings.WHATSAPP_MEDIA_DIR = tmp_path / "media"
+    picky = make_trigger(source="whatsapp", event_filter={"text": "/only-this"})
+
+    response = post(client, picky, media_event())
+
+    assert response.json() == {"status": "ignored", "reason": "filtered"}
+    assert [p for p in (tmp_path / "media").rglob("*") if p.is_file()] == []
 
 
 def test_with_s3_the_file_is_stored_under_its_sha256_and_the_script_downloads_it(
@@ -75,9 +143,9 @@ def test_with_s3_the_file_is_stored_under_its_sha256_and_the_script_downloads_it
 
 def test_the_same_file_twice_is_stored_once(client, media_trigger, s3_store, monkeypatch):
     puts = []
-    real_put = s3_store.put_if_absent
+    real_put = s3_store.put_file_if_absent
     monkeypatch.setattr(
-        "whatsapp.media.MediaStore.put_if_absent", lambda self, *a: puts.append(real_put(*a)) or puts[-1]
+        "whatsapp.media.MediaStore.put_file_if_absent", lambda self, *a: puts.append(real_put(*a)) or puts[-1]
     )
 
     first = post(client, media_trigger, media_event(message_id="3EB0MEDIA00000000000001"))
@@ -110,7 +178,7 @@ def test_an_unauthenticated_large_body_costs_no_storage(client, media_trigger, s
 
 
 def test_a_body_over_the_whatsapp_limit_is_413(client, media_trigger, settings):
-    settings.WHATSAPP_WEBHOOK_MAX_BODY_BYTES = 4 * 1024 * 1024
+    settings.WHATSAPP_WEBHOOK_MAX_BODY_BYTES = 4 * 1024 * 1024  # a setting: the default is 3 GiB
 
     response = post(client, media_trigger, media_event())
 

@@ -41,4 +41,4 @@ def test_its_delivery_id_is_an_unsigned_header():
 def test_every_github_event_is_a_message_with_a_small_body():
     assert github.SENDER.kind({}) == MESSAGE
     assert github.SENDER.max_body_setting == "WEBHOOK_MAX_BODY_BYTES"
-    assert github.SENDER.file_holder({"data": {"Message": {"base64": "AA=="}}}) is None
+    assert github.SENDER.file_path is None

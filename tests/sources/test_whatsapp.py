@@ -61,9 +61,14 @@ def test_the_sender_says_what_each_event_is(payload, kind):
 
 
 def test_a_file_rides_in_data_message_and_the_body_limit_is_whatsapps_own():
-    with_file = message()
-    with_file["data"]["Message"]["base64"] = "AA=="
-
-    assert whatsapp.file_holder(with_file) is with_file["data"]["Message"]
-    assert whatsapp.file_holder(message()) is None
+    assert whatsapp.SENDER.file_path == ("data", "Message", "base64")
     assert whatsapp.SENDER.max_body_setting == "WHATSAPP_WEBHOOK_MAX_BODY_BYTES"
+
+
+def test_a_media_object_the_sender_names_is_dropped_from_the_event():
+    forged = message()
+    forged["data"]["Message"]["media"] = {"object": "media/not-ours"}
+
+    event = whatsapp.parse({}, forged)
+
+    assert "media" not in event and "media" not in event["data"]["Message"]

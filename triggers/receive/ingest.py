@@ -19,7 +19,7 @@ from triggers.execute.executor import note_connection_event
 from triggers.execute.receipts import apply_receipt
 from triggers.models import Trigger
 from triggers.receive.lookup import forget_trigger, get_trigger
-from triggers.receive.media import MediaStorageUnavailable, move_media_out
+from triggers.receive.media import ArrivingFile, MediaStorageUnavailable, keep_file, split_body
 from triggers.receive.recording import record_event
 from triggers.sources.base import (
     CONNECTION,
@@ -28,8 +28,10 @@ from triggers.sources.base import (
     AuthenticationFailed,
     InvalidPayload,
     LowerCaseHeaders,
+    lookup_path,
     lower_case_headers,
 )
+from triggers.sources.files import RestTooLarge
 from triggers.sources.filters import matches_filter
 
 
@@ -42,6 +44,7 @@ class Delivery:
     content_length: str  # the header as sent; "" when absent
     chunked: bool
     read_body: Callable[[], bytes]  # called only once size and type are acceptable
+    read_chunk: Callable[[int], bytes] = lambda size: b""  # the same body, a part at a time
 
 
 # What a delivery can come to. Rejections and ignores carry a `reason`.
@@ -108,8 +111,8 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     a file that media storage could not take (`media_storage_unavailable`: the
     sender tries again). What the event is, its sender's module says; only
     messages are work (see `_not_work`). A message is recorded (`accepted`) or
-    found to be a `duplicate`; a file it carries is moved out of it first
-    (`triggers.receive.media`).
+    found to be a `duplicate`; a file it carries was taken out of the body as
+    it streamed in, and is stored first (`triggers.receive.media`).
     """
     trigger = get_trigger(public_id)
     if trigger is None:
@@ -117,38 +120,73 @@ def receive(public_id: str, delivery: Delivery, *, now: float | None = None) -> 
     headers = lower_case_headers(delivery.headers)
     if refusal := _check_envelope(delivery, headers, max_body_bytes(trigger)):
         return _rejected(trigger, *refusal)
+    arriving: ArrivingFile | None = None
+    try:
+        try:
+            request, arriving = _read(trigger, delivery, headers, time.time() if now is None else now)
+        except RestTooLarge as exc:
+            return _rejected(trigger, "body_too_large", f"{exc}.")
+        except InvalidPayload as exc:
+            return _rejected(trigger, "invalid_payload", str(exc))
+        except AuthenticationFailed as exc:
+            return _rejected(trigger, "unauthorized", str(exc))
+        if (outcome := _not_work(trigger, request)) is not None:
+            return outcome
+        if arriving is not None:
+            try:
+                _keep_file(trigger, request, arriving)
+            except MediaStorageUnavailable as exc:
+                return _rejected(trigger, "media_storage_unavailable", str(exc))
+        key = sources.extract_idempotency_key(
+            trigger.source,
+            headers,
+            request.payload,
+            request.event,
+            trigger.idempotency_key_paths,
+            proof=request.proof,
+            body_sha256=request.body_sha256,
+            key_signed_bodies=trigger.key_signed_bodies,
+        )
+        return _record(trigger, request.event, key)
+    finally:
+        if arriving is not None:
+            arriving.discard()
+
+
+def _read(
+    trigger: Trigger, delivery: Delivery, headers: LowerCaseHeaders, now: float
+) -> tuple[sources.ReadRequest, ArrivingFile | None]:
+    """Return the request read as its sender's, and the file its body carried (if its sender sends one).
+
+    A sender whose events may carry a file has its body read as a stream: the
+    file goes to disk as it arrives and the rest (`WEBHOOK_MAX_BODY_BYTES` at
+    most) is parsed. Raises what `sources.read_request` raises, and
+    `RestTooLarge`; a file read before the error is removed.
+    """
+    path = sources.spec_for(trigger.source).file_path
+    arriving = None
+    if path is None:
+        body = delivery.read_body()
+    else:
+        length = int(delivery.content_length or 0)
+        body, arriving = split_body(
+            delivery.read_chunk, length, path, max_rest_bytes=settings.WEBHOOK_MAX_BODY_BYTES
+        )
     try:
         request = sources.read_request(
             trigger.source,
             trigger.signing_secrets(),
             headers,
-            delivery.read_body(),
-            now=time.time() if now is None else now,
+            body,
+            now=now,
             tolerance=settings.WEBHOOK_SIGNATURE_TOLERANCE_SECONDS,
             max_depth=settings.WEBHOOK_MAX_JSON_DEPTH,
         )
-    except InvalidPayload as exc:
-        return _rejected(trigger, "invalid_payload", str(exc))
-    except AuthenticationFailed as exc:
-        return _rejected(trigger, "unauthorized", str(exc))
-    if (outcome := _not_work(trigger, request)) is not None:
-        return outcome
-    try:
-        _move_file_out(trigger, request)
-    except InvalidPayload as exc:
-        return _rejected(trigger, "invalid_payload", str(exc))
-    except MediaStorageUnavailable as exc:
-        return _rejected(trigger, "media_storage_unavailable", str(exc))
-    key = sources.extract_idempotency_key(
-        trigger.source,
-        headers,
-        request.payload,
-        request.event,
-        trigger.idempotency_key_paths,
-        proof=request.proof,
-        body_sha256=request.body_sha256,
-    )
-    return _record(trigger, request.event, key)
+    except (InvalidPayload, AuthenticationFailed):
+        if arriving is not None:
+            arriving.discard()
+        raise
+    return request, arriving
 
 
 def _not_work(trigger: Trigger, request: sources.ReadRequest) -> Outcome | None:
@@ -182,10 +220,16 @@ def _not_work(trigger: Trigger, request: sources.ReadRequest) -> Outcome | None:
     return None
 
 
-def _move_file_out(trigger: Trigger, request: sources.ReadRequest) -> None:
-    """Move a file the body carries to media storage; the event keeps its metadata (`media`)."""
-    if (holder := sources.spec_for(trigger.source).file_holder(request.payload)) is not None:
-        request.event["media"] = move_media_out(holder)
+def _keep_file(trigger: Trigger, request: sources.ReadRequest, arriving: ArrivingFile) -> None:
+    """Store the file the body carried; the event keeps its metadata (`media`, and `media_dropped`)."""
+    path = sources.spec_for(trigger.source).file_path
+    holder = lookup_path(request.payload, ".".join(path[:-1]))
+    if not isinstance(holder, dict):
+        return
+    media = keep_file(holder, arriving)
+    request.event["media"] = media
+    if media.get("dropped"):
+        request.event["media_dropped"] = media["dropped"]
 
 
 def _record(trigger: Trigger, event: dict, key: str | None) -> Outcome:

@@ -56,6 +56,7 @@ def delivery_from_request(request: Request) -> ingest.Delivery:
         chunked="chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower(),
         # read(), not .body: Django would keep a copy of a large body for the whole request.
         read_body=lambda: request.read(),
+        read_chunk=lambda size: request.read(size),
     )
 
 

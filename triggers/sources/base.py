@@ -55,11 +55,6 @@ def names_no_account(payload: dict) -> None:
     return None
 
 
-def carries_no_file(payload: dict) -> None:
-    """Return `None`: where the file rides in the body of a sender that never sends one."""
-    return None
-
-
 @dataclass(frozen=True)
 class Sender:
     """Everything one kind of sender does, in one record.
@@ -70,8 +65,9 @@ class Sender:
     candidates for the sender's own delivery or message id, best first, each
     with where it was found; `kind(event)` says what a parsed event is
     (`MESSAGE`, `RECEIPT`, `CONNECTION`, `OWN_MESSAGE`); `max_body_setting`
-    names the setting that bounds its bodies; `file_holder(payload)` returns the
-    object inside the body where a file rides base64-encoded (`None`: no file);
+    names the setting that bounds its bodies; `file_path` names the keys down to
+    the string where a file rides base64-encoded (`None`: it never sends one),
+    which the body's reader takes out as it streams (`files.FileSplitter`);
     `account(payload)` returns the credential that names the sender's account
     (WhatsApp: the instance token), so that state only that account may move
     (its connection, its receipts) is checked against it. Headers are lower-cased.
@@ -82,7 +78,7 @@ class Sender:
     native_keys: Callable[[dict, dict], NativeKeys]
     kind: Callable[[dict], str] = always_a_message
     max_body_setting: str = "WEBHOOK_MAX_BODY_BYTES"
-    file_holder: Callable[[dict], dict | None] = carries_no_file
+    file_path: tuple[str, ...] | None = None
     account: Callable[[dict], str | None] = names_no_account
 
 

@@ -108,6 +108,10 @@ def parse(headers: dict, payload: dict) -> dict:
         )
     else:  # Evolution Go
         message = lookup_path(data, "Message")
+        if isinstance(message, dict):
+            # A file's metadata is ours to write when we store the file: one the sender
+            # names (`media`, an object key of our bucket) is dropped, never trusted.
+            message.pop("media", None)
         event.update(
             instance=payload.get("instanceName"),
             message_id=lookup_path(data, "Info.ID"),
@@ -117,7 +121,6 @@ def parse(headers: dict, payload: dict) -> dict:
             is_group=lookup_path(data, "Info.IsGroup"),
             push_name=lookup_path(data, "Info.PushName"),
             media_type=text_or_none(lookup_path(data, "Info.MediaType")),
-            media=lookup_path(message, "media"),  # what triggers.receive.media kept of the file
             media_url=text_or_none(lookup_path(message, "mediaUrl")),  # the server's MinIO URL, if any
             quoted_message_id=first_text(message, _QUOTED_ID_PATHS),
             text=first_text(message, _TEXT_PATHS),
@@ -165,18 +168,12 @@ def kind(event: dict) -> str:
     return MESSAGE
 
 
-def file_holder(payload: dict) -> dict | None:
-    """Return `data.Message` when it carries a file (`base64`), else `None`."""
-    message = lookup_path(payload, "data.Message")
-    return message if isinstance(message, dict) and "base64" in message else None
-
-
 SENDER = Sender(
     verify,
     parse,
     native_keys,
     kind=kind,
     max_body_setting="WHATSAPP_WEBHOOK_MAX_BODY_BYTES",
-    file_holder=file_holder,
+    file_path=("data", "Message", "base64"),
     account=account,
 )
