@@ -292,20 +292,19 @@ class EvolutionClient:
         text: str,
         url: str | None = None,
         *,
-        title: str | None = None,
-        description: str | None = None,
-        img_url: str | None = None,
         message_id: str | None = None,
     ) -> GatewayResult:
         """Return the result of sending a text whose first URL gets a preview.
 
         The server never reads a `url` field: the preview comes from the first
         URL inside `text`, so `url` is appended to the text when it is not
-        already in it.
+        already in it. The preview's title, description and image are the
+        page's own: the server fetches them and overwrites any it was given
+        (send_service.go `SendLink`), so none is sent.
         """
         if url and url not in text:
             text = f"{text} {url}".strip()
-        fields = {"text": text, "title": title, "description": description, "imgUrl": img_url}
+        fields = {"text": text}
         return self._send("/send/link", number, fields, message_id)
 
     def send_location(

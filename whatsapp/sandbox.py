@@ -19,14 +19,22 @@ For tests and demos it also serves:
   sends with these faults, one each (`status`, `error`, `code`, `retry_after`,
   or `"drop": true` to close the connection without an answer);
 - `POST /_sandbox/state {"connected": false}`: the phone goes offline (sends
-  answer 500 `client disconnected`, `/instance/status` 400); `true` brings it
-  back and posts a `Connected` event;
+  answer 500 `client disconnected`, `/instance/status` 400) and a `Disconnected`
+  event is posted; `true` brings it back and posts `Connected`;
+  `{"logged_out": true}` posts `LoggedOut`, `{"banned_until": 3600}` posts
+  `TemporaryBan` (expiring in that many seconds), each taking the phone offline;
+  `webhook_retry_seconds` sets the pause between webhook attempts (the server's
+  30 s; tests make it short);
 - `POST /_sandbox/incoming {"from": "5511...", "text": "/ping"}`: someone
   writes to the instance (optional `push_name`, `id`, `from_me`, `media_type`
-  to make the text a caption of that media, `quoted_id`);
+  to make the text a caption of that media, `quoted_id`); with `media_bytes` the
+  file itself comes along as the server's `WEBHOOK_FILES` sends it, base64 in
+  `data.Message.base64`: a photo (`media_type: "image"`), a voice note (`audio`),
+  a large document (`document`, `media_bytes: 150000000`), a sticker (as PNG);
 - `DELETE /_sandbox/messages`: forget messages, requests, webhooks and faults.
 """
 
+import base64
 import email.parser
 import email.policy
 import json
@@ -36,6 +44,7 @@ import re
 import secrets
 import threading
 import time
+import uuid
 from collections import deque
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -108,13 +117,22 @@ def subscriptions_for(names: list[str]) -> list[str]:
     return [name for name in names if name in EVENT_TYPES or name == SUBSCRIBE_ALL]
 
 
+# The instance's connection events (whatsmeow.go, routed at 1948).
+CONNECTION_EVENTS = (
+    "Connected",
+    "PairSuccess",
+    "TemporaryBan",
+    "LoggedOut",
+    "ConnectFailure",
+    "Disconnected",
+)
+
 # Which subscription lets each event through (the server's CallWebhook).
 _EVENT_SUBSCRIPTION = {
     "Message": "MESSAGE",
     "SendMessage": "SEND_MESSAGE",
     "Receipt": "READ_RECEIPT",
-    "Connected": "CONNECTION",
-    "Disconnected": "CONNECTION",
+    **dict.fromkeys(CONNECTION_EVENTS, "CONNECTION"),
 }
 
 
@@ -132,7 +150,7 @@ class SandboxState:
         not_registered: set[str] | None = None,
         seed: int | None = None,
         duplicate_webhooks: bool = False,
-        webhook_retry_seconds: float = 1.0,
+        webhook_retry_seconds: float = 30.0,
     ):
         self.instance_token = instance_token
         self.global_key = global_key
@@ -362,7 +380,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             "/message/markread": self._timestamped,
             "/message/presence": self._timestamped,
             "/message/status": self._message_status,
-            "/message/delete": self._timestamped,
+            "/message/delete": self._edit,
             "/message/edit": self._edit,
             "/user/check": self._check,
         }
@@ -399,15 +417,32 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self._reply(200, {"message": "success", "queued": len(faults)})
 
     def _set_state(self, body: dict) -> None:
-        if "connected" in body:
-            with self.state.lock:
-                was, self.state.connected = self.state.connected, bool(body["connected"])
-            if self.state.connected and not was:
-                data = {"status": "open", "jid": OWN_JID, "pushName": "Sandbox"}
-                self.server.webhooks.post(self.state.envelope("Connected", data))
-            elif was and not self.state.connected:
-                self.server.webhooks.post(self.state.envelope("Disconnected", {}))
-        for name in ("duplicate_webhooks", "latency_ms"):
+        """Change the instance's connection as WhatsApp would, posting the server's connection events.
+
+        `connected` true: `Connected`; false: `Disconnected`. `logged_out` true:
+        `LoggedOut` (the phone must be paired again). `banned_until` (seconds
+        from now): `TemporaryBan` with whatsmeow's `expire` in nanoseconds.
+        """
+        events = []
+        if body.get("logged_out"):
+            events.append(("LoggedOut", {"OnConnect": False, "Reason": 401}))
+        elif body.get("banned_until") is not None:
+            expire = int(float(body["banned_until"]) * 1e9)
+            ban = {"Code": 101, "Expire": expire, "reason": "101", "expire": expire}
+            events.append(("TemporaryBan", ban))
+        down = bool(events) or body.get("connected") is False
+        up = body.get("connected") is True and not events
+        with self.state.lock:
+            was = self.state.connected
+            if down or up:
+                self.state.connected = up
+        if up and not was:
+            events.append(("Connected", {"status": "open", "jid": OWN_JID, "pushName": "Sandbox"}))
+        elif was and down and not events:
+            events.append(("Disconnected", {}))
+        for name, data in events:
+            self.server.webhooks.post(self.state.envelope(name, data))
+        for name in ("duplicate_webhooks", "latency_ms", "webhook_retry_seconds"):
             if name in body:
                 setattr(self.state, name, body[name])
         self._reply(200, {"message": "success", "connected": self.state.connected})
@@ -424,7 +459,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
         context = {"contextInfo": {"stanzaID": body["quoted_id"]}} if body.get("quoted_id") else {}
         if media_type:
             media = {"caption": text, "mimetype": _mimetype(media_type), **context}
+            if media_type == "audio":
+                media["PTT"] = bool(body.get("voice_note", True))
             message = {f"{media_type}Message": media}
+            if body.get("media_bytes"):
+                # The server's WEBHOOK_FILES: the downloaded file, base64 in the event (no cap).
+                message["base64"] = base64.b64encode(_file_bytes(int(body["media_bytes"]))).decode()
         elif context:
             message = {"extendedTextMessage": {"text": text, **context}}
         else:
@@ -502,6 +542,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if chat.split("@")[0] in self.state.not_registered:
             return 500, {"error": f"number {number} is not registered on WhatsApp"}
         if kind == "media" and body.get("type") not in MEDIA_TYPES:
+            return 500, {"error": "invalid media type"}
+        if kind == "media" and multipart and body.get("type") == "ptv":
+            # The upload path knows image, video, audio and document only (SendMediaFile).
             return 500, {"error": "invalid media type"}
         if kind == "sticker" and not str(body.get("sticker")).startswith(("http://", "https://")):
             return 500, {"error": "invalid sticker URL"}
@@ -610,7 +653,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if self.path == "/instance/create":
             if body["name"] == self.state.instance_name:
                 return self._reply(500, {"error": "instance already exists"})
-            return self._ok({"id": secrets.token_hex(16), "name": body["name"], "token": body["token"]})
+            # The server answers the instance it stored, its proxy a JSON string (instance_service.go).
+            proxy = json.dumps(body.get("proxy")) if isinstance(body.get("proxy"), dict) else ""
+            created = {"id": secrets.token_hex(16), "name": body["name"], "token": body["token"]}
+            return self._ok({**created, "proxy": proxy})
         if self.path.removeprefix("/instance/proxy/") != INSTANCE_ID:
             return self._reply(500, {"error": "record not found"})
         self.state.proxy = body
@@ -635,14 +681,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self._ok({"timestamp": _now()})
 
     def _edit(self, body: dict) -> None:
-        self._ok({"timestamp": _now(), "id": body["messageId"]})
+        # Edits and deletes are new messages: the server answers their id (message_handler.go).
+        self._ok({"messageId": _new_message_id(), "timestamp": _ZERO_TIME})
 
     def _message_status(self, body: dict) -> None:
         with self.state.lock:
             status = self.state.receipts.get(body["id"])
         if status is None:
             return self._reply(500, {"error": "record not found"})
-        return self._ok({"message_id": body["id"], "status": status, "source": OWN_JID.split("@")[0]})
+        row = {"id": str(uuid.uuid4()), "message_id": body["id"], "timestamp": _now(), "status": status}
+        return self._ok({"result": {**row, "source": OWN_JID.split("@")[0]}, "timestamp": _ZERO_TIME})
 
     def _check(self, body: dict) -> None:
         numbers = body["number"] if isinstance(body["number"], list) else [body["number"]]
@@ -664,9 +712,19 @@ def _now() -> str:
 
 
 def _mimetype(media_type: str) -> str:
-    return {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/ogg"}.get(
-        media_type, "application/pdf"
-    )
+    # Stickers arrive as PNG: the server converts them before posting (whatsmeow.go 1329-1354).
+    known = {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/ogg; codecs=opus"}
+    return {**known, "sticker": "image/png"}.get(media_type, "application/pdf")
+
+
+def _file_bytes(size: int) -> bytes:
+    """Return `size` bytes of a file someone sent (a repeating pattern: cheap to make, easy to check)."""
+    pattern = bytes(range(256))
+    return (pattern * (size // 256 + 1))[:size]
+
+
+# The time the server's message routes answer (Go's zero time.Time, as its String() prints it).
+_ZERO_TIME = "0001-01-01 00:00:00 +0000 UTC"
 
 
 class SandboxServer(ThreadingHTTPServer):

@@ -14,6 +14,8 @@ class Sandbox:
     """A running Evolution Go sandbox on a loopback port."""
 
     def __init__(self, **config):
+        # The server waits 30 s between webhook attempts; tests cannot.
+        config.setdefault("webhook_retry_seconds", 1.0)
         self.state = SandboxState(instance_token=SANDBOX_TOKEN, global_key=SANDBOX_GLOBAL_KEY, **config)
         self.server = SandboxServer("127.0.0.1", 0, self.state)
         self.server.start_in_thread()

@@ -247,7 +247,7 @@ def test_each_send_kind_reaches_the_gateway_in_its_shape(sandbox, asked):
 
     results = [
         client.send_media(NUMBER, "https://example.com/a.png", "image", caption="look"),
-        client.send_link(NUMBER, "read this", "https://example.com", title="Example"),
+        client.send_link(NUMBER, "read this", "https://example.com"),
         client.send_location(NUMBER, -23.55, -46.63, name="São Paulo", address="Praça da Sé"),
         client.send_contact(NUMBER, "Ana", "5511988887777"),
         client.send_poll(NUMBER, "Lunch?", ["yes", "no"]),

@@ -123,12 +123,9 @@ COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dic
             ("--number", {"required": True}),
             ("--text", {"required": True, "help": "the preview is made of the first URL in it"}),
             ("--url", {"help": "appended to the text when not already in it"}),
-            ("--title", {}),
-            ("--description", {}),
         ],
-        lambda c, o: c.send_link(
-            o["number"], o["text"], o["url"], title=o["title"], description=o["description"]
-        ),
+        # No --title or --description: the server takes the preview's from the page.
+        lambda c, o: c.send_link(o["number"], o["text"], o["url"]),
     ),
     "send_sticker": (
         [("--number", {"required": True}), ("--sticker", {"required": True})],

@@ -21,6 +21,12 @@ class Command(BaseCommand):
             "--seed", type=int, default=None, help="seed for --fail-rate, for repeatable runs"
         )
         parser.add_argument(
+            "--webhook-retry-seconds",
+            type=float,
+            default=30.0,
+            help="pause between webhook attempts (the server's 30 s; shorter for tests)",
+        )
+        parser.add_argument(
             "--duplicate-webhooks",
             action="store_true",
             help="post every event twice, as a server with a global and an instance webhook URL does",
@@ -38,6 +44,7 @@ class Command(BaseCommand):
             not_registered={n.strip() for n in options["not_registered"].split(",") if n.strip()},
             seed=options["seed"],
             duplicate_webhooks=options["duplicate_webhooks"],
+            webhook_retry_seconds=options["webhook_retry_seconds"],
         )
         server = SandboxServer(options["host"], options["port"], state, verbose=options["verbosity"] > 1)
         self.stdout.write(f"Evolution Go sandbox on {server.url} (messages: {server.url}/_sandbox/messages)")
