@@ -5,8 +5,10 @@ import json
 import pytest
 from django.core.management.base import CommandError
 
+from evonexus.redaction import redact_secrets
 from tests.support.commands import run_command
 from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
+from whatsapp.client import EvolutionClient
 from whatsapp.sandbox import INSTANCE_ID
 
 NUMBER = "5511999999999"
@@ -84,7 +86,7 @@ def test_message_status_tells_what_whatsapp_reported(sandbox):
     code, output = evolution("message_status", "--id", target)
     unknown_code, unknown = evolution("message_status", "--id", "3EB0000000000000000000")
 
-    assert (code, output["data"]["status"]) == (0, "Read")
+    assert (code, output["data"]["result"]["status"]) == (0, "Read")
     assert (unknown_code, unknown["error"], unknown["category"]) == (1, "record not found", "permanent")
 
 
@@ -146,3 +148,16 @@ def test_connect_checks_what_the_server_stored(sandbox, monkeypatch):
 
     assert code == 1
     assert "stored webhook" in output["error"]
+
+
+def test_the_proxy_password_inside_the_servers_proxy_string_is_never_printed(sandbox):
+    proxy = {"host": "proxy.internal", "port": "3128", "username": "u", "password": "hunter2-secret"}
+    client = EvolutionClient(sandbox.url, SANDBOX_TOKEN, SANDBOX_GLOBAL_KEY)
+    answer = client.create_instance("shop", "shop-token-0123456789abcdef", proxy=proxy)
+    assert "hunter2-secret" in answer.data["proxy"]  # the server answers it, inside a JSON string
+
+    code, output = evolution("create_instance", "--name", "shop2", "--token", "shop2-token-0123456789abcd")
+    printed = json.dumps(redact_secrets(answer.as_dict()))
+
+    assert code == 0 and "shop2-token-0123456789abcd" not in json.dumps(output)
+    assert "hunter2-secret" not in printed and "shop-token-0123456789abcdef" not in printed
