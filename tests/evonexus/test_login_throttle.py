@@ -67,3 +67,43 @@ def test_one_address_cannot_spray_many_usernames(client, operator, settings):
     codes = [sign_in(client, f"user-{n}", "guess").status_code for n in range(6)]
 
     assert codes == [200] * 5 + [429]
+
+
+def sign_in_from(client, address: str, username: str, password: str, peer: str = "127.0.0.1"):
+    data = {"username": username, "password": password, "next": "/admin/"}
+    return client.post(LOGIN, data, REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=f"203.0.113.99, {address}")
+
+
+def test_behind_a_trusted_proxy_an_attackers_failures_never_lock_out_another_address(
+    client, operator, settings
+):
+    settings.TRUSTED_PROXIES = frozenset({"127.0.0.1"})
+    settings.ADMIN_LOGIN_ADDRESS_RATE = "60/h"
+    settings.ADMIN_LOGIN_RATE = "10/h"
+
+    attacker = [sign_in_from(client, "198.51.100.7", "ops", f"guess-{n}").status_code for n in range(61)]
+    operator_answer = sign_in_from(client, "192.0.2.10", "ops", "pw-correct-horse-1")
+
+    assert attacker[:10] == [200] * 10 and attacker[-1] == 429
+    assert operator_answer.status_code == 302
+
+
+def test_the_client_address_is_the_last_one_the_trusted_proxy_did_not_write(rf, settings):
+    from evonexus.admin_login import client_address
+
+    settings.TRUSTED_PROXIES = frozenset({"127.0.0.1", "10.0.0.2"})
+    request = rf.post(LOGIN, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.7, 10.0.0.2")
+
+    assert client_address("g", request) == "198.51.100.7"  # 1.2.3.4 was the client's own claim
+
+
+def test_from_an_untrusted_peer_x_forwarded_for_is_ignored(client, operator, settings):
+    settings.TRUSTED_PROXIES = frozenset({"127.0.0.1"})
+    settings.ADMIN_LOGIN_ADDRESS_RATE = "3/h"
+
+    spoofed = [
+        sign_in_from(client, f"198.51.100.{n}", f"user-{n}", "guess", peer="203.0.113.5").status_code
+        for n in range(4)
+    ]
+
+    assert spoofed == [200, 200, 200, 429]  # one peer, one budget, whatever the header says
