@@ -63,6 +63,13 @@ class Trigger(models.Model):
         validators=[validate_key_paths, validate_storable_json],
         help_text="Dotted paths to the event's unique id; empty uses the source's defaults.",
     )
+    key_signed_bodies = models.BooleanField(
+        default=True,
+        help_text="A signed request whose signature covers no id of its own is keyed by the SHA-256 of "
+        "its body, so a captured copy never runs again, whatever its unsigned headers say. Off: "
+        "identical signed bodies are separate events, and a captured request runs each time it is "
+        "sent (an unsigned Idempotency-Key header, which anyone can change, is then the key).",
+    )
     action_type = models.CharField(max_length=20, choices=ActionType.choices, default=ActionType.SCRIPT)
     action_payload = models.JSONField(
         default=dict,

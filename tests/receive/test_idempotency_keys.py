@@ -130,8 +130,11 @@ def test_it_keys_a_linear_event_by_its_signed_body_as_its_delivery_header_is_uns
 
 def test_a_linear_webhook_id_names_the_webhook_not_the_delivery_and_is_never_a_key(client, make_trigger):
     trigger = make_trigger(source="linear")
+    event = linear_event()
 
-    assert stored_key(client, trigger, linear_event()) is None
+    key = stored_key(client, trigger, event)
+
+    assert key != event["webhookId"] and key == signed_body_key(event)  # the signed body keys it
 
 
 def test_it_keys_a_standard_webhooks_delivery_by_its_webhook_id(client, make_trigger):

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from tests.support.forms import write_script
 from tests.support.processes import run_worker
 from tests.support.queue import queued_execution_ids
-from tests.support.signing import sign, webhook_path
+from tests.support.signing import SECRET, sign, webhook_path
 from triggers.models import ExecutionEvent, TriggerExecution
 from triggers.receive import recording
 
@@ -64,13 +64,34 @@ def test_it_keeps_keys_separate_per_trigger(make_trigger, post_event):
     assert post_event(second, {"data": {"idempotency_key": "k"}}).status_code == 202
 
 
-def test_it_never_deduplicates_events_without_a_key(make_trigger, post_event):
+def test_it_never_deduplicates_unsigned_events_without_a_key(make_trigger, post_event):
     trigger = make_trigger()
+    bearer = {"Authorization": f"Bearer {SECRET}"}
 
     for _ in range(2):
-        assert post_event(trigger, {"data": {"text": "hello"}}).status_code == 202
+        answer = post_event(trigger, {"data": {"text": "hello"}}, signed=False, headers=bearer)
+        assert answer.status_code == 202
 
     assert TriggerExecution.objects.filter(idempotency_key=None).count() == 2
+
+
+def test_a_signed_body_without_a_key_is_keyed_by_its_digest_so_a_captured_copy_never_runs_again(
+    make_trigger, post_event
+):
+    trigger = make_trigger()
+
+    answers = [post_event(trigger, {"data": {"text": "hello"}}).json()["status"] for _ in range(2)]
+
+    assert answers == ["accepted", "duplicate"]
+    assert TriggerExecution.objects.get().idempotency_key.startswith("sha256:")
+
+
+def test_a_trigger_may_opt_out_and_take_identical_signed_bodies_as_separate_events(make_trigger, post_event):
+    trigger = make_trigger(key_signed_bodies=False)
+
+    answers = [post_event(trigger, {"data": {"text": "hello"}}).json()["status"] for _ in range(2)]
+
+    assert answers == ["accepted", "accepted"]
 
 
 def test_it_ignores_events_for_a_disabled_trigger_without_a_row(make_trigger, post_event):

@@ -77,6 +77,7 @@ class TriggerSerializer(StrictStringsMixin, serializers.ModelSerializer):
             "source",
             "event_filter",
             "idempotency_key_paths",
+            "key_signed_bodies",
             "action_type",
             "action_payload",
             "recipient",

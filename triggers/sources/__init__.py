@@ -86,11 +86,21 @@ def extract_idempotency_key(
     *,
     proof: Proof = NOTHING_SIGNED,
     body_sha256: str = "",
+    key_signed_bodies: bool = True,
 ) -> str | None:
     """Return the event's idempotency key, or `None` when it has none (see `keys.choose_key`)."""
     lowered = lower_case_headers(headers)
     native = spec_for(source).native_keys(lowered, payload)
-    return choose_key(lowered, payload, event, key_paths, native, proof=proof, body_sha256=body_sha256)
+    return choose_key(
+        lowered,
+        payload,
+        event,
+        key_paths,
+        native,
+        proof=proof,
+        body_sha256=body_sha256,
+        key_signed_bodies=key_signed_bodies,
+    )
 
 
 @dataclass(frozen=True)

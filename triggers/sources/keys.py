@@ -48,19 +48,22 @@ def choose_key(
     *,
     proof: Proof = NOTHING_SIGNED,
     body_sha256: str = "",
+    key_signed_bodies: bool = True,
 ) -> str | None:
     """Return the event's idempotency key, or `None` when it has none.
 
-    A key the signature covers always wins over one it does not, so a
-    captured request sent again with a changed header is still a duplicate.
+    A request is keyed by what its signature covers, always, so a captured
+    request sent again with a header changed or dropped is still a duplicate.
     In order: the trigger's `key_paths` (or, when there are none,
     `DEFAULT_KEY_PATHS`), each looked up in the body and then in the parsed
     event; the sender's `native` ids found in the body or in a signed header
-    (Standard Webhooks' `webhook-id`); then the unsigned headers
-    (`Idempotency-Key`, and the sender's, such as GitHub's `X-GitHub-Delivery`).
-    Those are the key only when nothing is signed (a bearer token); when the
-    body is signed, the key is the signed body's `body_sha256` instead
-    (`sha256:<hex>`). `headers` are lower-cased. Never raises on any JSON.
+    (Standard Webhooks' `webhook-id`). Failing those, a signed body is keyed
+    by its `body_sha256` (`sha256:<hex>`), whatever unsigned headers say,
+    unless `key_signed_bodies` is off (a trigger's choice: identical bodies
+    are then separate events). Only then the unsigned headers
+    (`Idempotency-Key`, and the sender's, such as GitHub's `X-GitHub-Delivery`):
+    the key when nothing is signed (a bearer token). `headers` are
+    lower-cased. Never raises on any JSON.
     """
     covered: list[Any] = []
     for path in list(key_paths) or DEFAULT_KEY_PATHS:
@@ -70,9 +73,9 @@ def choose_key(
     uncovered += [value for where, value in native if where is not None and where not in proof.signed_headers]
     if (key := _first_key(covered)) is not None:
         return key
-    if (key := _first_key(uncovered)) is not None and proof.body_signed:
+    if proof.body_signed and key_signed_bodies:
         return "sha256:" + body_sha256
-    return key
+    return _first_key(uncovered)
 
 
 def _first_key(candidates: Iterable[Any]) -> str | None:

@@ -1,7 +1,8 @@
-"""Telegram bots: the `secret_token` header (or any way a custom sender proves itself)."""
+"""Telegram bots: the `secret_token` header (or any way a custom sender proves itself), keyed by update."""
 
-from triggers.sources.base import Sender, lookup_path
-from triggers.sources.custom import native_keys, verify
+from triggers.sources.base import NativeKeys, Sender, lookup_path
+from triggers.sources.custom import native_keys as custom_native_keys
+from triggers.sources.custom import verify
 
 
 def parse(headers: dict, payload: dict) -> dict:
@@ -12,6 +13,11 @@ def parse(headers: dict, payload: dict) -> dict:
         "text": lookup_path(message, "text"),
         "data": payload,
     }
+
+
+def native_keys(headers: dict, payload: dict) -> NativeKeys:
+    # Telegram re-delivers an update until it is answered; `update_id` names it.
+    return [(None, payload.get("update_id")), *custom_native_keys(headers, payload)]
 
 
 SENDER = Sender(verify, parse, native_keys)
