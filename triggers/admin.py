@@ -4,10 +4,12 @@ import json
 from collections import Counter
 from datetime import timedelta
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
@@ -106,6 +108,22 @@ class ActionsAdmin(admin.ModelAdmin):
         return super().response_action(request, queryset)
 
 
+class StrictJSONFormField(forms.JSONField):
+    """A JSON form field that says why the JSON was refused (NUL, a lone surrogate, depth, a number).
+
+    Django's own says only "Enter a valid JSON."; the decoder (`StrictJSONDecoder`)
+    knows which rule the input broke, and the input is shown back as typed.
+    """
+
+    def to_python(self, value):
+        if self.disabled or value in self.empty_values or isinstance(value, (list, dict, int, float)):
+            return super().to_python(value)
+        try:
+            return json.loads(value, cls=self.decoder)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"Enter a valid JSON: {exc.msg}.", code="invalid") from None
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """An admin page to look at, not to edit: no add, change or delete."""
 
@@ -124,6 +142,7 @@ class TriggerAdmin(ActionsAdmin):
     """Triggers. The secret is shown once, on the add form; after that only rotation changes it."""
 
     list_display = ["name", "slug", "source", "action_type", "enabled", "rotating", "created_at"]
+    formfield_overrides = {models.JSONField: {"form_class": StrictJSONFormField}}
     list_filter = ["source", "action_type", "enabled"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

@@ -70,10 +70,13 @@ def _check_tree(value: Any, max_depth: int, depth: int = 1) -> None:
 
 
 class StrictJSONDecoder(json.JSONDecoder):
-    """A JSON decoder with the body's rules: no NaN/Infinity, no overflowing numbers, no key twice.
+    """A JSON decoder with the body's rules: no NaN/Infinity, no overflowing numbers, no key twice,
+    nothing a database cannot store (NUL, unpaired surrogates, deep nesting), no integer too long
+    for Python to read.
 
-    For forms (the admin's JSON fields): it raises `json.JSONDecodeError`, which
-    a form reports as invalid JSON rather than as a server error.
+    For forms (the admin's JSON fields): it raises `json.JSONDecodeError` for
+    all of these, which a form reports as invalid JSON rather than as a server
+    error (and re-shows as typed: a lone surrogate never reaches the page).
     """
 
     def __init__(self, **kwargs: Any):
@@ -82,6 +85,21 @@ class StrictJSONDecoder(json.JSONDecoder):
             parse_float=_as_decode_error(_finite_float),
             object_pairs_hook=_as_decode_error(_object_without_duplicate_keys),
         )
+
+    def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            value = super().decode(s, *args, **kwargs)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON is nested too deeply", "", 0) from None
+        except json.JSONDecodeError:
+            raise
+        except ValueError as exc:  # an integer past Python's digit limit
+            raise json.JSONDecodeError(str(exc)[:100], "", 0) from None
+        try:
+            check_storable(value)
+        except InvalidPayload as exc:
+            raise json.JSONDecodeError(str(exc), "", 0) from None
+        return value
 
 
 def _as_decode_error(hook: Any) -> Any:
