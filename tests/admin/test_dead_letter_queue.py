@@ -188,3 +188,20 @@ def test_a_json_field_holding_a_nul_character_is_a_form_error(admin_client):
 
     assert response.status_code == 200
     assert "NUL" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("event_filter", '{"x": "\\ud800"}', "unpaired surrogates"),
+        ("action_payload", '{"script": "a.sh", "n": ' + "9" * 5000 + "}", "digits"),
+        ("event_filter", '{"x": ' + "[" * 5000 + "]" * 5000 + "}", "nested"),
+        ("action_payload", "[" * 5000 + "]" * 5000, "nested"),
+    ],
+    ids=["lone surrogate", "5000-digit integer", "5000-deep array", "5000-deep top level"],
+)
+def test_a_json_field_the_database_cannot_hold_is_a_form_error_never_a_500(admin_client, field, value, says):
+    response = admin_client.post("/admin/triggers/trigger/add/", admin_trigger_form(**{field: value}))
+
+    assert response.status_code == 200
+    assert "Enter a valid JSON" in response.content.decode() and says in response.content.decode()
