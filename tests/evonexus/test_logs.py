@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from evonexus.logs import format_event
 from tests.support.processes import ROOT, process_env
 
 pytestmark = pytest.mark.process  # every test here starts a process
@@ -61,3 +62,21 @@ def test_an_unknown_log_format_fails_loudly():
 
     assert result.returncode != 0
     assert "LOG_FORMAT must be keyvalue or json" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("a\rb", '"a\\rb"'),
+        ("a\u2028b", '"a\\u2028b"'),
+        ("a\u2029b", '"a\\u2029b"'),
+        ("\x1b[31mred", '"\\u001b[31mred"'),
+        ("a\x85b", '"a\\u0085b"'),
+        ("a\nevt=forged", '"a\\nevt=forged"'),
+    ],
+)
+def test_control_characters_in_a_value_are_escaped_so_no_line_can_be_forged(raw, shown):
+    line = format_event("idempotent_replay", idem_key=raw)
+
+    assert line == f"evt=idempotent_replay idem_key={shown}"
+    assert line.isprintable()
