@@ -17,7 +17,7 @@ from triggers.models import SentMessage, TriggerExecution
 from triggers.stats.figures import compute_stats
 
 
-def receipt(state: str, *message_ids: str, token: str = SECRET) -> dict:
+def receipt(state: str, *message_ids: str, token: str = SANDBOX_TOKEN) -> dict:
     body = copy.deepcopy(RECEIPT)
     body["state"], body["instanceToken"] = state, token
     body["data"]["MessageIDs"] = list(message_ids)
@@ -53,7 +53,7 @@ def test_a_script_reply_is_recorded_too(sandbox, make_trigger, scripts_dir):
 
 
 def test_delivered_then_read_set_both_times_and_create_no_execution(client, make_trigger, sent):
-    trigger = make_trigger(source="whatsapp", event_filter={"event_type": "Message"})
+    trigger = make_trigger(source="whatsapp", secret=SANDBOX_TOKEN, event_filter={"event_type": "Message"})
 
     delivered = post(client, trigger, receipt("Delivered", sent.message_id))
     read = post(client, trigger, receipt("Read", sent.message_id))
@@ -65,7 +65,7 @@ def test_delivered_then_read_set_both_times_and_create_no_execution(client, make
 
 
 def test_receipts_twice_and_in_reverse_order_leave_the_same_result(client, make_trigger, sent):
-    trigger = make_trigger(source="whatsapp")
+    trigger = make_trigger(source="whatsapp", secret=SANDBOX_TOKEN)
 
     post(client, trigger, receipt("Read", sent.message_id))
     sent.refresh_from_db()
@@ -81,21 +81,22 @@ def test_receipts_twice_and_in_reverse_order_leave_the_same_result(client, make_
 def test_a_receipt_for_messages_we_did_not_send_matches_nothing(client, make_trigger, sent):
     response = post(
         client,
-        make_trigger(source="whatsapp"),
+        make_trigger(source="whatsapp", secret=SANDBOX_TOKEN),
         receipt("Delivered", "3EB0NOTOURS00000000000", sent.message_id),
     )
 
     assert response.json() == {"status": "receipt", "matched": 1}
-    assert post(
-        client, make_trigger(source="whatsapp"), receipt("Read", "3EB0NOTOURS00000000000")
-    ).json() == {
+    other = make_trigger(source="whatsapp", secret=SANDBOX_TOKEN)
+    assert post(client, other, receipt("Read", "3EB0NOTOURS00000000000")).json() == {
         "status": "receipt",
         "matched": 0,
     }
 
 
 def test_a_receipt_with_a_wrong_instance_token_is_401(client, make_trigger, sent):
-    response = post(client, make_trigger(source="whatsapp"), receipt("Read", sent.message_id, token="wrong"))
+    trigger = make_trigger(source="whatsapp", secret=SANDBOX_TOKEN)
+
+    response = post(client, trigger, receipt("Read", sent.message_id, token="wrong"))
 
     sent.refresh_from_db()
     assert response.status_code == 401
@@ -103,7 +104,7 @@ def test_a_receipt_with_a_wrong_instance_token_is_401(client, make_trigger, sent
 
 
 def test_the_execution_api_shows_the_messages_and_their_times(client, staff_client, make_trigger, sent):
-    post(client, make_trigger(source="whatsapp"), receipt("Delivered", sent.message_id))
+    post(client, make_trigger(source="whatsapp", secret=SANDBOX_TOKEN), receipt("Delivered", sent.message_id))
 
     answer = staff_client.get(f"/api/triggers/executions/{sent.execution_id}/").json()
 
@@ -117,7 +118,7 @@ def test_the_execution_api_shows_the_messages_and_their_times(client, staff_clie
 
 
 def test_stats_count_sent_delivered_read_and_undelivered(client, make_trigger, sandbox, settings):
-    trigger = whatsapp_trigger(make_trigger)
+    trigger = whatsapp_trigger(make_trigger, secret=SANDBOX_TOKEN)
     messages = [run(trigger, {"sender": f"551198888777{n}"}).messages.get() for n in range(4)]
     post(client, trigger, receipt("Delivered", messages[0].message_id))
     post(client, trigger, receipt("Read", messages[1].message_id))
@@ -134,7 +135,7 @@ def test_stats_count_sent_delivered_read_and_undelivered(client, make_trigger, s
 def test_the_admin_shows_the_messages_and_filters_sent_not_delivered(
     django_user_model, client, make_trigger, sandbox, settings
 ):
-    trigger = whatsapp_trigger(make_trigger)
+    trigger = whatsapp_trigger(make_trigger, secret=SANDBOX_TOKEN)
     late, fine = (run(trigger, {"sender": f"55119888877{n}0"}) for n in range(2))
     SentMessage.objects.update(
         sent_at=timezone.now() - timedelta(minutes=settings.DELIVERY_ALERT_MINUTES + 1)
@@ -171,12 +172,12 @@ def test_the_whole_loop_ends_delivered_and_read(connected, sandbox, staff_client
 def test_evolution_api_v2_status_updates_count_as_receipts(client, make_trigger, sent):
     # Evolution API 2.3.6, whatsapp.baileys.service.ts: messages.update carries the WhatsApp id in
     # data.keyId (data.messageId is its own row id) and the status as in src/utils/renderStatus.ts.
-    trigger = make_trigger(source="whatsapp")
+    trigger = make_trigger(source="whatsapp", secret=SANDBOX_TOKEN)
 
     def update(status: str) -> dict:
         data = {"keyId": sent.message_id, "remoteJid": sent.recipient, "fromMe": True, "status": status}
         body = {"event": "messages.update", "instance": "main", "data": {**data, "messageId": "cm3x"}}
-        return post(client, trigger, {**body, "apikey": SECRET}).json()
+        return post(client, trigger, {**body, "apikey": SANDBOX_TOKEN}).json()
 
     delivered, read = update("DELIVERY_ACK"), update("READ")
 
@@ -189,7 +190,42 @@ def test_evolution_api_v2_status_updates_count_as_receipts(client, make_trigger,
 def test_a_receipt_with_message_ids_of_any_shape_is_answered_never_a_500(client, make_trigger, ids):
     body = copy.deepcopy(RECEIPT)
     body["data"]["MessageIDs"] = ids
+    body["instanceToken"] = SANDBOX_TOKEN
 
-    response = post(client, make_trigger(source="whatsapp"), body)
+    response = post(client, make_trigger(source="whatsapp", secret=SANDBOX_TOKEN), body)
 
     assert response.json() == {"status": "receipt", "matched": 0}
+
+
+def test_a_receipt_from_another_instances_token_marks_nothing(client, make_trigger, sent):
+    # Any whatsapp trigger's holder can post a receipt; only the instance we send through is believed.
+    elsewhere = make_trigger(source="whatsapp", secret=SECRET)
+
+    answer = post(client, elsewhere, receipt("Read", sent.message_id, token=SECRET))
+
+    sent.refresh_from_db()
+    assert answer.json() == {"status": "receipt", "matched": 0}
+    assert (sent.delivered_at, sent.read_at) == (None, None)
+
+
+def test_a_disabled_trigger_takes_no_receipt(client, make_trigger, sent):
+    off = make_trigger(source="whatsapp", secret=SANDBOX_TOKEN, enabled=False)
+
+    answer = post(client, off, receipt("Read", sent.message_id))
+
+    sent.refresh_from_db()
+    assert answer.json() == {"status": "ignored", "reason": "disabled"}
+    assert sent.read_at is None
+
+
+def test_the_demo_triggers_public_token_works_nowhere_but_the_loopback_sandbox(client, sent, settings):
+    from triggers.execute.demo import ensure_demo_trigger
+
+    demo = ensure_demo_trigger(SANDBOX_TOKEN)
+    settings.EVOLUTION_GO_URL = "https://gateway.example.com"  # a real gateway now
+
+    answer = post(client, demo, receipt("Read", sent.message_id))
+
+    sent.refresh_from_db()
+    assert answer.json() == {"status": "ignored", "reason": "demo"}
+    assert sent.read_at is None

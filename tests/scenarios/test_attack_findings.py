@@ -244,7 +244,8 @@ def test_the_confirmation_page_warns_that_a_reaped_execution_may_send_twice(reap
 
 
 @pytest.fixture
-def delivered(make_failed_execution, client, make_trigger):
+def delivered(make_failed_execution, client, make_trigger, settings):
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = SECRET  # the receipt comes from the instance we send through
     execution = make_failed_execution()
     SentMessage.objects.create(
         execution=execution, message_id="3EB0DELIVERED000000000", recipient="x", sent_at=timezone.now()

@@ -84,8 +84,9 @@ def mixed_workload(make_trigger, scripts_dir, settings):
     done = TriggerExecution.objects.filter(status="completed").values_list("pk", flat=True)
     for n, pk in enumerate(done[:3]):
         record_sent(pk, f"msg-{n}", "5511988887777")
-    apply_receipt(["msg-0", "msg-1"], "Delivered")
-    apply_receipt(["msg-0"], "Read")
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = "the-instance-token-0123456789"
+    apply_receipt(["msg-0", "msg-1"], "Delivered", account="the-instance-token-0123456789")
+    apply_receipt(["msg-0"], "Read", account="the-instance-token-0123456789")
     return ok
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from triggers.execute.breaker import is_gateway_instance
 from triggers.models import SentMessage
 from triggers.stats.metrics import MESSAGES_DELIVERED, MESSAGES_READ, MESSAGES_SENT
 
@@ -32,14 +33,21 @@ def record_sent(execution_id: int, message_id: str, recipient: str, *, now: date
         MESSAGES_SENT.inc()
 
 
-def apply_receipt(message_ids: Iterable[str], state: str, *, now: datetime | None = None) -> int:
+def apply_receipt(
+    message_ids: Iterable[str], state: str, *, account: str | None, now: datetime | None = None
+) -> int:
     """Return how many of `message_ids` are messages we sent, after applying the receipt to them.
 
-    `Delivered` sets `delivered_at`; `Read` sets `read_at`, and `delivered_at`
-    too when no Delivered came first (read implies delivered). Each is set once:
-    a repeated or out-of-order receipt changes nothing. Other states
+    Only a receipt from the instance we send through (`account`, the instance
+    token it carries) matches anything: a receipt posted with another token
+    (another instance's, the demo's) marks nothing. `Delivered` sets
+    `delivered_at`; `Read` sets `read_at`, and `delivered_at` too when no
+    Delivered came first (read implies delivered). Each is set once: a
+    repeated or out-of-order receipt changes nothing. Other states
     (`ReadSelf`: read on our own other device) change nothing.
     """
+    if not is_gateway_instance(account):
+        return 0
     ids = [message_id for message_id in message_ids if isinstance(message_id, str)][:1000]
     now = now or timezone.now()
     ours = SentMessage.objects.filter(message_id__in=ids)

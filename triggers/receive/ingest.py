@@ -15,6 +15,7 @@ from django.db import IntegrityError
 
 from evonexus.redaction import redact_secrets
 from triggers import sources
+from triggers.execute.demo import demo_refusal
 from triggers.execute.executor import note_connection_event
 from triggers.execute.receipts import apply_receipt
 from triggers.models import Trigger
@@ -192,7 +193,8 @@ def _read(
 def _not_work(trigger: Trigger, request: sources.ReadRequest) -> Outcome | None:
     """Return the outcome of an event that runs nothing, or `None` for one that is work.
 
-    Anything at a disabled trigger is ignored (`disabled`). A receipt updates
+    Anything at a disabled trigger is ignored (`disabled`), and anything at the
+    demo trigger while the gateway is not its loopback sandbox (`demo`). A receipt updates
     the messages we sent (`receipt`, with how many it `matched`), whatever the
     trigger's filter. A connection event is the gateway's state, never work
     (`connection`, whatever the filter): the instance we send through moves its
@@ -203,9 +205,13 @@ def _not_work(trigger: Trigger, request: sources.ReadRequest) -> Outcome | None:
     event, event_filter = request.event, trigger.event_filter
     if not trigger.enabled:
         return Outcome(IGNORED, "disabled", trigger=trigger)
+    if demo_refusal(trigger):
+        # The demo's token is public: it works against the loopback sandbox and nowhere else.
+        return Outcome(IGNORED, "demo", trigger=trigger)
     if request.kind == RECEIPT:
         ids = event.get("message_ids")
-        matched = apply_receipt(ids if isinstance(ids, list) else [], str(event.get("state")))
+        ids = ids if isinstance(ids, list) else []
+        matched = apply_receipt(ids, str(event.get("state")), account=request.account)
         return Outcome(RECEIPT, trigger=trigger, matched=matched)
     if request.kind == CONNECTION:
         note_connection_event(
