@@ -1,13 +1,17 @@
 """The execution's life on its model: each move is one conditional UPDATE that exactly one caller wins."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, connections, transaction
+from django.db.models.signals import pre_delete
 from django.utils import timezone
 
 from triggers.choices import ActionType, ErrorCategory, ExecutionStatus, HoldReason
-from triggers.models import LOST_WORKER_ERROR, TriggerExecution
+from triggers.models import LOST_WORKER_ERROR, Trigger, TriggerExecution
 from triggers.outcomes import ActionOutcome
+from triggers.receive.recording import record_event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgresql]
 
@@ -142,3 +146,50 @@ def test_a_trigger_sends_whatsapp_when_its_action_or_its_script_reply_does(make_
     assert make_trigger(action_type=ActionType.WHATSAPP, action_payload={"message": "hi"}).sends_whatsapp
     assert make_trigger(action_payload={"script": "a.sh", "reply_via_whatsapp": True}).sends_whatsapp
     assert not make_trigger(action_payload={"script": "a.sh"}).sends_whatsapp
+
+
+@pytest.mark.postgresql
+def test_an_event_committed_while_its_trigger_is_being_deleted_never_fails_the_delete(
+    transactional_db, make_trigger
+):
+    """The event's commit comes between the delete collecting the executions and deleting the trigger."""
+    trigger = make_trigger()
+    recorded, commit, arrived = threading.Event(), threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def arrive() -> None:
+        try:
+            with transaction.atomic():
+                record_event(trigger, {"n": 1}, "in-flight")
+                recorded.set()
+                commit.wait(5)
+            outcomes["event"] = "committed"
+        except IntegrityError:
+            outcomes["event"] = "refused"  # ingest answers this 404: the trigger is gone
+        finally:
+            arrived.set()
+            connections.close_all()
+
+    def commit_the_event_now(sender, instance, **kwargs) -> None:
+        commit.set()
+        arrived.wait(1)  # without the lock it commits here; with it, it waits for the delete
+
+    arriving = threading.Thread(target=arrive)
+    arriving.start()
+    recorded.wait(5)
+    pre_delete.connect(commit_the_event_now, sender=Trigger)
+    try:
+        Trigger.objects.get(pk=trigger.pk).delete()
+        outcomes["delete"] = "deleted"
+    except IntegrityError as exc:  # the bug: a foreign-key violation at the delete's commit
+        outcomes["delete"] = exc
+    finally:
+        pre_delete.disconnect(commit_the_event_now, sender=Trigger)
+        commit.set()
+        arriving.join(10)
+
+    # PostgreSQL: the event's commit waits for the delete and is refused (a 404). SQLite:
+    # the delete's transaction waits for the event's, and takes its execution with it.
+    assert outcomes["delete"] == "deleted" and outcomes["event"] in ("refused", "committed")
+    assert not Trigger.objects.filter(pk=trigger.pk).exists()
+    assert not TriggerExecution.objects.exists()

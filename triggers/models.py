@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
@@ -42,6 +42,19 @@ class TriggerQuerySet(models.QuerySet):
         count = super().update(**kwargs)
         triggers_updated.send(sender=Trigger, public_ids=public_ids)
         return count
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Return what was deleted, the triggers' rows locked first.
+
+        An event arriving for a trigger being deleted inserts an execution that
+        references it. Locking the triggers (PostgreSQL: `FOR UPDATE`, which
+        such an INSERT's foreign-key check waits on) before the cascade collects
+        their executions means none can slip in between and fail the delete
+        at commit; the waiting INSERT then finds the trigger gone (a 404).
+        """
+        with transaction.atomic(using=self.db):
+            list(self.select_for_update().values_list("pk", flat=True))
+            return super().delete()
 
 
 class Trigger(models.Model):
@@ -112,6 +125,12 @@ class Trigger(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def delete(self, *args, **kwargs) -> tuple[int, dict[str, int]]:
+        """Return what was deleted; the row is locked first (see `TriggerQuerySet.delete`)."""
+        with transaction.atomic(using=self._state.db):
+            list(Trigger.objects.select_for_update().filter(pk=self.pk).values_list("pk", flat=True))
+            return super().delete(*args, **kwargs)
 
     def signing_secrets(self) -> list[str]:
         """Return the secrets a request may be signed with: the current one, then the next, if any."""
