@@ -222,3 +222,31 @@ def test_a_minio_media_url_is_kept_as_the_server_sent_it(client, media_trigger):
 
     assert TriggerExecution.objects.get().event_data["media_url"] == "https://minio.example/a.jpg"
     assert SECRET not in json.dumps(TriggerExecution.objects.get().event_data)
+
+
+def test_a_storage_that_hangs_answers_503_in_time_never_a_proxys_504(client, media_trigger, settings):
+    import socket
+    import threading
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts connections, never answers a byte
+    accepted: list[socket.socket] = []
+
+    def accept_and_say_nothing() -> None:
+        for _ in range(16):
+            accepted.append(silent.accept()[0])
+
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    settings.MEDIA_S3_ENDPOINT_URL = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    settings.MEDIA_S3_BUCKET = "evonexus-media"
+
+    started = time.monotonic()
+    response = post(client, media_trigger, media_event())
+    took = time.monotonic() - started
+    silent.close()
+
+    assert (response.status_code, response.json()["error"]) == (503, "media_storage_unavailable")
+    assert took < 15
+    assert not TriggerExecution.objects.exists()

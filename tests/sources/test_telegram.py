@@ -15,3 +15,12 @@ def test_an_update_without_a_message_is_an_update():
 
 def test_it_proves_itself_like_a_custom_sender():
     assert telegram.SENDER.verify is custom.verify
+
+
+def test_an_update_is_keyed_by_its_update_id_so_a_re_delivery_runs_once():
+    from triggers.sources import extract_idempotency_key
+
+    payload = {"update_id": 871234, "message": {"chat": {"id": 42}, "text": "/start"}}
+    event = telegram.parse({}, payload)
+
+    assert extract_idempotency_key("telegram", {}, payload, event) == "871234"
