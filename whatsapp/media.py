@@ -80,7 +80,7 @@ class MediaStore:
             # Bounded: a storage that hangs must not hold a web worker (a sender waits on it).
             config=Config(
                 signature_version="s3v4",
-                retries={"mode": "standard", "max_attempts": 2},
+                retries={"mode": "standard", "max_attempts": 1},
                 connect_timeout=STORAGE_CONNECT_TIMEOUT,
                 read_timeout=STORAGE_READ_TIMEOUT,
             ),
