@@ -96,6 +96,19 @@ def server_jid(number: str) -> str | None:
     return country_fixes(digits) + "@s.whatsapp.net"
 
 
+def send_route_jid(number: str) -> str | None:
+    """Return the chat the server's send routes (`/send/*`) make of `number`.
+
+    `CreateJID`, then the country fixes once more on a phone JID's digits
+    (send_service.go around 341-346): `5531999998888@s.whatsapp.net` is sent to
+    `553199998888@s.whatsapp.net`.
+    """
+    jid = server_jid(number)
+    if jid is None or not jid.endswith("@s.whatsapp.net"):
+        return jid
+    return country_fixes(jid.split("@")[0]) + "@s.whatsapp.net"
+
+
 def message_route_jid(number: str) -> str | None:
     """Return the JID the server's message routes (`/message/react`, ...) make of `number`.
 
@@ -514,7 +527,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         error = self._validate(kind, body, multipart)
         if error:
             return self._reply(*error)
-        chat = server_jid(number)
+        chat = send_route_jid(number)
         data = self._sent_message(kind, message_id, chat, body)
         recorded = {key: value for key, value in body.items() if key != "file"}
         if multipart:
@@ -534,7 +547,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return 400, {"error": "Invalid number format: invalid number format"}
         if message := refusal(f"/send/{kind}", body, multipart=multipart):
             return 400, {"error": message}
-        chat = server_jid(str(number))
+        chat = send_route_jid(str(number))
         if chat is None:
             return 500, {"error": f"could not parse phone: {number}"}
         if not self.state.connected:

@@ -97,3 +97,11 @@ def test_edit_and_delete_answer_the_new_messages_id_as_the_server_does(sandbox):
 
     for answer in (edited, deleted):
         assert set(answer.data) == {"messageId", "timestamp"} and answer.data["messageId"] != target
+
+
+def test_the_send_route_re_applies_the_country_fixes_to_a_phone_jid_as_the_server_does(sandbox):
+    client = EvolutionClient(sandbox.url, SANDBOX_TOKEN)
+
+    client.send_text("5531999998888@s.whatsapp.net", "hi")
+
+    assert sandbox.messages()[0]["number"] == "553199998888@s.whatsapp.net"
