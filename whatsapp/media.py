@@ -86,27 +86,13 @@ class MediaStore:
             ),
         )
 
-    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
-        """Return whether `data` was uploaded under `key` (`False`: an object is there already).
-
-        Keys made of a content hash make the check enough to store a file once.
-        Raises botocore's errors when the storage cannot be reached.
-        """
-        client = self._client()
-        try:
-            client.head_object(Bucket=self.bucket, Key=key)
-            return False
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-                raise
-        client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
-        return True
-
     def put_file_if_absent(self, key: str, path: Path, content_type: str) -> bool:
         """Return whether the file at `path` was uploaded under `key` (`False`: an object is there already).
 
+        Keys made of a content hash make the check enough to store a file once.
         Large files go up in parts of `UPLOAD_PART_BYTES`, one at a time, so an
-        upload's memory stays the same whatever the file's size.
+        upload's memory stays the same whatever the file's size. Raises
+        botocore's errors when the storage cannot be reached.
         """
         client = self._client()
         try:

@@ -68,6 +68,18 @@ def _longer_interval(breaker: GatewayBreaker) -> int:
     return min(max(breaker.probe_interval_seconds, 1) * 2, settings.GATEWAY_PROBE_MAX_SECONDS)
 
 
+def _closing(now: datetime) -> dict:
+    """Return the fields of a breaker closing at `now`: nothing held, nothing to probe or try."""
+    return {
+        "state": State.CLOSED,
+        "trial_execution_id": None,
+        "opened_at": None,
+        "next_probe_at": None,
+        "banned_until": None,
+        "changed_at": now,
+    }
+
+
 def _transition(to: str, now: datetime, **fields) -> None:
     BREAKER_TRANSITIONS.labels(to).inc()
     level = logging.WARNING if to == State.OPEN else logging.INFO
@@ -211,15 +223,8 @@ def note_connected(*, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     breaker = _breaker()
     breaker.exclude(consecutive_failures=0).update(consecutive_failures=0)
-    reopenable = breaker.filter(state__in=(State.OPEN, State.HALF_OPEN), manual=False, logged_out=False)
-    closed = reopenable.exclude(banned_until__gt=now).update(
-        state=State.CLOSED,
-        trial_execution_id=None,
-        opened_at=None,
-        next_probe_at=None,
-        banned_until=None,
-        changed_at=now,
-    )
+    closable = breaker.filter(state__in=(State.OPEN, State.HALF_OPEN), manual=False, logged_out=False)
+    closed = closable.exclude(banned_until__gt=now).update(**_closing(now))
     if closed:
         _transition(State.CLOSED, now)
     return _row().state == State.CLOSED
@@ -237,8 +242,7 @@ def begin_trial(*, now: datetime | None = None) -> int | None:
     breaker = _breaker().filter(state=State.OPEN, manual=False, logged_out=False)
     breaker = breaker.exclude(banned_until__gt=now)
     if oldest is None:
-        closing = {"opened_at": None, "next_probe_at": None, "banned_until": None, "changed_at": now}
-        if breaker.update(state=State.CLOSED, **closing):
+        if breaker.update(**_closing(now)):
             _transition(State.CLOSED, now)
         return None
     # A ban is over once a trial may begin (the exclude above).
@@ -309,16 +313,7 @@ def set_by_operator(open_: bool, *, user: str, now: datetime | None = None) -> b
         )
     else:
         changed = breaker.exclude(state=State.CLOSED).update(
-            state=State.CLOSED,
-            manual=False,
-            opened_at=None,
-            next_probe_at=None,
-            trial_execution_id=None,
-            consecutive_failures=0,
-            logged_out=False,
-            banned_until=None,
-            changed_at=now,
-            changed_by=user,
+            **_closing(now), manual=False, consecutive_failures=0, logged_out=False, changed_by=user
         )
     if changed:
         _transition(State.OPEN if open_ else State.CLOSED, now, user=user)
