@@ -21,16 +21,18 @@ run: $(INSTALLED)
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runstack
 
 # The suite on SQLite (or on DATABASE_URL); then, when DATABASE_URL is unset and a local
-# PostgreSQL answers, the tests marked `postgresql` again on it: the production statement
-# is tested on every run, not only in CI. (pytest's exit 5 there: none selected.)
+# PostgreSQL answers, the tests marked `postgresql` (and `postgresql_only`: PgBouncer) on
+# it: the production statement is tested on every run, not only in CI. (pytest's exit 5
+# there: none selected.)
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 PG_ANSWERS := import socket; socket.create_connection(("127.0.0.1", 5432), timeout=1)
 
 test: $(INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@if [ -z "$$DATABASE_URL" ] && $(PY) -c '$(PG_ANSWERS)' 2>/dev/null; then \
-		echo "== the PostgreSQL tests (-m postgresql), on $(PG_TEST_URL)"; \
-		DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m postgresql -q $(PYTEST_ARGS) || [ $$? -eq 5 ]; \
+		echo "== the PostgreSQL tests (-m 'postgresql or postgresql_only'), on $(PG_TEST_URL)"; \
+		DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "postgresql or postgresql_only" -q $(PYTEST_ARGS) \
+			|| [ $$? -eq 5 ]; \
 	fi
 
 # The in-process tests alone (no server, worker or browser processes): under a minute.
