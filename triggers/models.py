@@ -257,9 +257,21 @@ class ExecutionQuerySet(models.QuerySet):
             hold_reason=outcome.hold_reason,
             completed_at=None if outcome.status == ExecutionStatus.HELD else now,
             duration_seconds=duration_seconds,
+            cap_slot=False,
             redelivery_at=redelivery_at,
             redeliveries=F("redeliveries") + int(redelivery_at is not None),
         ) == 1
+
+    def take_cap_slot(self, execution_id: int, *, room: int) -> bool:
+        """Return whether the running execution took one of the `room` slots the daily cap has left.
+
+        The slots other sends under way hold count as used. The caller holds
+        the lock that makes the count and the taking one step (`cap_lock`).
+        """
+        in_flight = self.filter(cap_slot=True).exclude(pk=execution_id).count()
+        if room - in_flight <= 0:
+            return False
+        return self.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(cap_slot=True) == 1
 
     def release(self, execution_id: int, *, reason: str, over_cap: bool = False) -> bool:
         """Return whether this call released the execution held for `reason`: held → `pending`.
@@ -295,6 +307,7 @@ class ExecutionQuerySet(models.QuerySet):
             error=LOST_WORKER_ERROR,
             completed_at=now,
             redelivery_at=None,
+            cap_slot=False,
         ) == 1
 
     def redeliver(self, execution_id: int, *, cutoff: datetime, now: datetime) -> bool:
@@ -335,6 +348,9 @@ class TriggerExecution(models.Model):
     hold_reason = models.CharField(max_length=20, choices=HoldReason.choices, blank=True, default="")
     # Released past the daily cap by an operator who may: it sends whatever the count.
     over_cap_allowed = models.BooleanField(default=False)
+    # Holds one of the daily cap's slots while its send is under way: it counts as sent
+    # until it finishes, so concurrent workers never send past the cap together.
+    cap_slot = models.BooleanField(default=False)
     # When the reaper last queued this execution again (it does so at most once a period).
     requeued_at = models.DateTimeField(null=True, blank=True)
     # Set while an automatic redelivery is scheduled; cleared when it starts or is cancelled.

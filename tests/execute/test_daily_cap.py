@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import requests
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -105,3 +106,17 @@ def test_an_operator_who_may_releases_past_the_cap_and_history_shows_it(
     assert statuses(ids) == ["completed"] * 5
     history = client.get(f"/admin/triggers/triggerexecution/{ids[3]}/history/").content.decode()
     assert "Released from held." in history
+
+
+@pytest.mark.postgresql
+def test_workers_sending_at_once_never_pass_the_cap_together(transactional_db, shop, sandbox):
+    events = [({"sender": "5511977776666", "n": n}, f"at-once-{n}") for n in range(6)]
+    ids = [record_event(shop, event, key).execution_id for event, key in events]
+    requests.post(f"{sandbox.url}/_sandbox/state", json={"latency_ms": 300}, timeout=5)  # sends overlap
+    pending = iter(ids)
+
+    run_in_threads(lambda: executor.execute(next(pending)), 6)
+
+    assert sorted(statuses(ids)) == ["completed"] * 3 + ["held"] * 3
+    assert len(sandbox.messages()) == 3 == SentMessage.objects.count()
+    assert not TriggerExecution.objects.filter(cap_slot=True).exists()  # every slot given back

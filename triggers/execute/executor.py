@@ -24,7 +24,7 @@ from triggers.execute import breaker, messaging
 from triggers.execute.demo import demo_refusal
 from triggers.execute.redelivery import next_redelivery_at
 from triggers.execute.scripts import run_script
-from triggers.models import ExecutionEvent, TriggerExecution
+from triggers.models import ExecutionEvent, TriggerExecution, WatermarkState
 from triggers.outcomes import ActionOutcome
 from triggers.stats.figures import check_watermark, daily_cap_room
 from triggers.stats.metrics import CONNECTION_EVENTS
@@ -45,7 +45,7 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
     sends = trigger.sends_whatsapp
     if sends and not breaker.may_send(execution.pk):
         return ActionOutcome.held(HoldReason.GATEWAY_DOWN, "waiting for the WhatsApp gateway to come back")
-    if sends and not execution.over_cap_allowed and daily_cap_room() == 0:
+    if sends and not execution.over_cap_allowed and not take_cap_slot(execution.pk):
         why = f"the WhatsApp daily cap ({settings.WHATSAPP_DAILY_CAP} in 24 h) is reached: waiting for room"
         return ActionOutcome.held(HoldReason.DAILY_CAP, why)
     try:
@@ -62,6 +62,22 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
     except Exception as exc:  # a bug or an environment problem: keep it replayable
         logger.exception("action crashed for execution %s", execution.pk)
         return ActionOutcome.failure(ErrorCategory.UNKNOWN, f"action crashed: {type(exc).__name__}: {exc}")
+
+
+def take_cap_slot(execution_id: int) -> bool:
+    """Return whether the execution may send under the daily cap now (always, with no cap).
+
+    The room left and the sends under way are counted and a slot taken in one
+    short locked transaction (the watermark's row: both are about volume), so
+    any number of workers together never send past the cap. The slot is given
+    back when the execution finishes.
+    """
+    if not settings.WHATSAPP_DAILY_CAP:
+        return True
+    with transaction.atomic():
+        WatermarkState.objects.get_or_create(pk=1)
+        list(WatermarkState.objects.select_for_update().filter(pk=1).values_list("pk", flat=True))
+        return TriggerExecution.objects.take_cap_slot(execution_id, room=daily_cap_room() or 0)
 
 
 def execute(execution_id: int) -> str | None:
