@@ -5,9 +5,13 @@
 Everything runs on this machine over loopback: PostgreSQL (a fresh database
 `evonexus_bench`), gunicorn serving the project (2 workers x 4 threads, as in
 production), and wrk as the load generator (a fresh Idempotency-Key per
-request, Bearer auth on a custom trigger). The floor is a bare endpoint on the
-same stack doing one autocommit `INSERT ... ON CONFLICT DO NOTHING` into a
-table with a partial unique index (`bench/baseline/`).
+request, Bearer auth on a custom trigger). The targets are graded against the
+**necessary-work floor** (`bench/baseline/views.py`, `NecessaryWorkView`): a plain
+DRF view on the same stack and database settings that does what an accepted event
+must and nothing of ours (parse the JSON, check the bearer token, write the event
+under its unique key, its task row and a sharded per-trigger hour counter, log one
+line), for new events and for duplicates. The one-INSERT floor (`BareInsertView`)
+stays as a reference line, with no verdict.
 
 The machine is shared and noisy (one run's rounds can differ twofold), so the
 floor and the webhook are measured in alternating rounds (`BENCH_ROUNDS` of
@@ -211,7 +215,7 @@ def stats_match_rows() -> bool:
 
 
 def sqlite_ingest() -> dict:
-    """Return the floor and the webhook, alternating, on the embedded SQLite default."""
+    """Return the floors and the webhook, alternating, on the embedded SQLite default."""
     env = sqlite_stack(
         "evonexus-bench-sqlite-",
         DJANGO_SETTINGS_MODULE="bench.settings",
@@ -226,13 +230,17 @@ def sqlite_ingest() -> dict:
     )
     server = start_server(SQLITE_PORT, env=env)
     url = f"http://127.0.0.1:{SQLITE_PORT}"
+    webhook = f"{url}/api/triggers/{public_id}/webhook"
     try:
-        wrk(f"{url}/bench/insert")
-        wrk(f"{url}/api/triggers/{public_id}/webhook")
+        for warm in (f"{url}/bench/insert", f"{url}/bench/work", webhook):
+            wrk(warm)
         return alternating(
             {
-                "sqlite_floor": (f"{url}/bench/insert", "new"),
-                "sqlite_ingest": (f"{url}/api/triggers/{public_id}/webhook", "new"),
+                "insert_new": (f"{url}/bench/insert", "new"),
+                "work_new": (f"{url}/bench/work", "new"),
+                "ingest_new": (webhook, "new"),
+                "work_duplicates": (f"{url}/bench/work", "duplicates"),
+                "ingest_duplicates": (webhook, "duplicates"),
             }
         )
     finally:
@@ -252,8 +260,9 @@ def main() -> None:
     trigger = Trigger.objects.create(
         name="bench", slug="bench", source="custom", secret=SECRET, action_payload={"script": "echo_event.sh"}
     )
-    floor, webhook = (
+    insert, floor, webhook = (
         f"http://127.0.0.1:{PORT}/bench/insert",
+        f"http://127.0.0.1:{PORT}/bench/work",
         f"http://127.0.0.1:{PORT}{trigger.get_webhook_path()}",
     )
     server = start_server(PORT)
@@ -263,13 +272,14 @@ def main() -> None:
         "rounds": ROUNDS,
     }
     try:
-        wrk(floor)  # warm both paths up
-        wrk(webhook)
+        for warm in (insert, floor, webhook):
+            wrk(warm)
         results["at_0"] = alternating(
             {
-                "floor_new": (floor, "new"),
+                "insert_new": (insert, "new"),
+                "work_new": (floor, "new"),
                 "ingest_new": (webhook, "new"),
-                "floor_duplicates": (floor, "duplicates"),
+                "work_duplicates": (floor, "duplicates"),
                 "ingest_duplicates": (webhook, "duplicates"),
             }
         )
@@ -279,9 +289,8 @@ def main() -> None:
         for size in SIZES:
             results["seeding"][str(size)] = seed_executions(trigger.pk, size)
             if size == SIZES[0]:
-                results[f"at_{size}"] = alternating(
-                    {"floor_new": (floor, "new"), "ingest_new": (webhook, "new")}
-                )
+                seeded = {"work_new": (floor, "new"), "ingest_new": (webhook, "new")}
+                results[f"at_{size}"] = alternating(seeded)
             results["stats"][str(size)] = stats_latency()
         results["stats_match_rows"] = stats_match_rows()
     finally:
@@ -314,18 +323,25 @@ def report(results: dict) -> None:
     def rps(run: dict) -> float:
         return run["requests_per_s"]
 
-    new_ratio = paired_ratio(at_0, "ingest_new", "floor_new")
-    duplicate_ratio = paired_ratio(at_0, "ingest_duplicates", "floor_duplicates")
-    seeded_ratio = paired_ratio(seeded, "ingest_new", "floor_new")
+    new_ratio = paired_ratio(at_0, "ingest_new", "work_new")
+    duplicate_ratio = paired_ratio(at_0, "ingest_duplicates", "work_duplicates")
+    seeded_ratio = paired_ratio(seeded, "ingest_new", "work_new")
     # Against the floor of the same moment: the machine's own drift between the two runs cancels out.
     flat = seeded_ratio / new_ratio
     raw_flat = rps(seeded["ingest_new"]) / rps(at_0["ingest_new"])
-    sqlite_ratio = paired_ratio(sqlite, "sqlite_ingest", "sqlite_floor")
+    sqlite_new = paired_ratio(sqlite, "ingest_new", "work_new")
+    sqlite_duplicates = paired_ratio(sqlite, "ingest_duplicates", "work_duplicates")
+    # The reference lines: against one autocommit INSERT, no verdict.
+    reference = {
+        "postgresql": paired_ratio(at_0, "ingest_new", "insert_new"),
+        "sqlite": paired_ratio(sqlite, "ingest_new", "insert_new"),
+    }
     results["cpu_ratios"] = {
-        "new": round(cpu_ratio(at_0, "ingest_new", "floor_new"), 3),
-        "duplicates": round(cpu_ratio(at_0, "ingest_duplicates", "floor_duplicates"), 3),
-        "new_at_seeded": round(cpu_ratio(seeded, "ingest_new", "floor_new"), 3),
-        "sqlite_new": round(cpu_ratio(sqlite, "sqlite_ingest", "sqlite_floor"), 3),
+        "new": round(cpu_ratio(at_0, "ingest_new", "work_new"), 3),
+        "duplicates": round(cpu_ratio(at_0, "ingest_duplicates", "work_duplicates"), 3),
+        "new_at_seeded": round(cpu_ratio(seeded, "ingest_new", "work_new"), 3),
+        "sqlite_new": round(cpu_ratio(sqlite, "ingest_new", "work_new"), 3),
+        "sqlite_duplicates": round(cpu_ratio(sqlite, "ingest_duplicates", "work_duplicates"), 3),
     }
     # Flat with size, in CPU terms: the seeded ratio over the empty one.
     cpu = results["cpu_ratios"]
@@ -336,19 +352,25 @@ def report(results: dict) -> None:
         "new_at_seeded": round(seeded_ratio, 3),
         "flat": round(flat, 3),
         "flat_unnormalized": round(raw_flat, 3),
-        "sqlite_new": round(sqlite_ratio, 3),
+        "sqlite_new": round(sqlite_new, 3),
+        "sqlite_duplicates": round(sqlite_duplicates, 3),
+        "reference_one_insert": {name: round(ratio, 3) for name, ratio in reference.items()},
     }
     verdicts = {
-        "PostgreSQL: new events >= 0.8 x the floor": (new_ratio >= 0.8, f"{new_ratio:.2f}x"),
-        "PostgreSQL: duplicates >= 0.8 x the floor (the floor's INSERT finding its key taken)": (
-            duplicate_ratio >= 0.8,
+        "PostgreSQL: new events >= 0.9 x the necessary-work floor": (new_ratio >= 0.9, f"{new_ratio:.2f}x"),
+        "PostgreSQL: duplicates >= 0.9 x the necessary-work floor": (
+            duplicate_ratio >= 0.9,
             f"{duplicate_ratio:.2f}x",
         ),
         f"PostgreSQL: at {SIZES[0]:,} rows >= 0.9 x at 0 (each against its floor)": (
             flat >= 0.9,
             f"{flat:.2f}x (unnormalized {raw_flat:.2f}x)",
         ),
-        "SQLite: new events >= 0.8 x the floor": (sqlite_ratio >= 0.8, f"{sqlite_ratio:.2f}x"),
+        "SQLite: new events >= 0.9 x the necessary-work floor": (sqlite_new >= 0.9, f"{sqlite_new:.2f}x"),
+        "SQLite: duplicates >= 0.9 x the necessary-work floor": (
+            sqlite_duplicates >= 0.9,
+            f"{sqlite_duplicates:.2f}x",
+        ),
         "duplicate storm: exactly one execution, every copy counted": (
             storm["executions_created"] == 1 and storm["duplicates_counted"] == storm["copies"] - 1,
             f"{storm['executions_created']} execution, {storm['duplicates_counted']} duplicates, "
@@ -373,6 +395,10 @@ def report(results: dict) -> None:
     print(
         "\nCPU per request (the whole machine's, median of rounds), the floor's over the webhook's: "
         + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in results["cpu_ratios"].items())
+    )
+    print(
+        "reference, no verdict: the webhook against one autocommit INSERT: "
+        + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in reference.items())
     )
     print(f"\nduplicate storm: {storm}")
     print(f"seeding (s): {results['seeding']}")
