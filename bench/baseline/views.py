@@ -59,7 +59,8 @@ WITH event AS (
     INSERT INTO "{TASK}" (event_id, enqueued_at) SELECT id, %(now)s FROM event RETURNING event_id
 )
 INSERT INTO "{COUNTER}" AS c (trigger_id, hour, shard, accepted, duplicates)
-SELECT %(trigger)s, %(hour)s, pg_backend_pid() %% {SHARDS}, n, 1 - n FROM (SELECT count(*) AS n FROM task) AS t
+SELECT %(trigger)s, %(hour)s, pg_backend_pid() %% {SHARDS}, n, 1 - n
+FROM (SELECT count(*) AS n FROM task) AS t
 ON CONFLICT (trigger_id, hour, shard)
 DO UPDATE SET accepted = c.accepted + EXCLUDED.accepted, duplicates = c.duplicates + EXCLUDED.duplicates
 """  # noqa: S608 (table names from the models; values bound)
