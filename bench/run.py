@@ -165,10 +165,11 @@ def seed_executions(trigger_id: int, upto: int) -> dict:
             "SET session_replication_role = replica; "
             "INSERT INTO triggers_triggerexecution (trigger_id, event_data, idempotency_key, status, "
             "attempts, whatsapp_attempts, result_summary, error, created_at, redeliveries, "
-            "send_id, hold_reason, over_cap_allowed) "
+            "send_id, hold_reason, over_cap_allowed, cap_slot) "
             f"SELECT {trigger_id}, '{{}}', 'seed-' || n, "
             "(ARRAY['completed','completed','completed','failed','failed_retryable','pending'])[1 + n % 6], "
-            "1, n % 3, '', '', now() - (n % 82800) * interval '1 second', 0, gen_random_uuid(), '', false "
+            "1, n % 3, '', '', now() - (n % 82800) * interval '1 second', 0, gen_random_uuid(), '', false, "
+            "false "
             f"FROM generate_series({have + 1}, {have + rows}) AS n"
         )
         have += rows
