@@ -43,6 +43,10 @@ class TriggerQuerySet(models.QuerySet):
         triggers_updated.send(sender=Trigger, public_ids=public_ids)
         return count
 
+    def lock(self) -> None:
+        """Lock these triggers' rows until the transaction ends (PostgreSQL: `FOR UPDATE`)."""
+        list(self.select_for_update().values_list("pk", flat=True))
+
     def delete(self) -> tuple[int, dict[str, int]]:
         """Return what was deleted, the triggers' rows locked first.
 
@@ -53,7 +57,7 @@ class TriggerQuerySet(models.QuerySet):
         at commit; the waiting INSERT then finds the trigger gone (a 404).
         """
         with transaction.atomic(using=self.db):
-            list(self.select_for_update().values_list("pk", flat=True))
+            self.lock()
             return super().delete()
 
 
@@ -129,7 +133,7 @@ class Trigger(models.Model):
     def delete(self, *args, **kwargs) -> tuple[int, dict[str, int]]:
         """Return what was deleted; the row is locked first (see `TriggerQuerySet.delete`)."""
         with transaction.atomic(using=self._state.db):
-            list(Trigger.objects.select_for_update().filter(pk=self.pk).values_list("pk", flat=True))
+            Trigger.objects.filter(pk=self.pk).lock()
             return super().delete(*args, **kwargs)
 
     def signing_secrets(self) -> list[str]:

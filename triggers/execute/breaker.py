@@ -262,9 +262,7 @@ def probe(*, now: datetime | None = None) -> tuple[bool, datetime | None]:
     """
     now = now or timezone.now()
     current = _row()
-    if current.state != State.OPEN or current.manual or current.next_probe_at is None:
-        return False, None
-    if current.logged_out:
+    if current.state != State.OPEN or current.manual or current.logged_out or current.next_probe_at is None:
         return False, None
     interval = _longer_interval(current)
     claimed = _breaker().filter(
@@ -360,5 +358,5 @@ def status() -> BreakerStatus:
         manual=current.manual,
         last_error=current.last_error,
         logged_out=current.logged_out,
-        banned_until=current.banned_until if current.state != State.CLOSED else None,
+        banned_until=current.banned_until,  # every close clears it
     )

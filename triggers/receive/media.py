@@ -21,7 +21,7 @@ event carries `data.Message.mediaUrl` instead, which is kept as it is.
 
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -43,26 +43,32 @@ class ArrivingFile:
     """A file taken out of a body as it streams in: its sink, and the file on disk it is written to."""
 
     max_bytes: int
-    paths: list[Path] = field(default_factory=list)
+    path: Path | None = None  # opened at the file's first byte
 
     def __post_init__(self) -> None:
         self.sink = FileSink(self.open_spool, self.max_bytes)
 
     def open_spool(self) -> IO[bytes]:
         handle = tempfile.NamedTemporaryFile(dir=spool_dir(), prefix="arriving-", delete=False)
-        self.paths.append(Path(handle.name))
+        self.path = Path(handle.name)
         return handle
 
+    def spooled(self) -> Path:
+        """Return the file on disk; a file of no bytes opened nothing while it streamed, so it is made."""
+        if self.path is None:
+            self.open_spool().close()
+        return self.path
+
     def close(self) -> None:
-        """Close the spooled file (it stays on disk until `keep` moves it or `discard` removes it)."""
+        """Close the spooled file (it stays on disk until `keep_file` moves it or `discard` removes it)."""
         if self.sink.out is not None:
             self.sink.out.close()
 
     def discard(self) -> None:
         """Remove whatever of the file is still spooled (a kept file was moved away already)."""
         self.close()
-        for path in self.paths:
-            path.unlink(missing_ok=True)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 def split_body(
@@ -115,7 +121,7 @@ def keep_file(holder: dict, arriving: ArrivingFile) -> dict:
         media["dropped"] = sink.dropped
     else:
         key = f"media/{sink.sha256}"
-        spooled = arriving.paths[0] if arriving.paths else _empty_file(arriving)
+        spooled = arriving.spooled()
         if media_storage_configured():
             try:
                 store_from_settings().put_file_if_absent(key, spooled, mimetype)
@@ -128,9 +134,3 @@ def keep_file(holder: dict, arriving: ArrivingFile) -> dict:
             media.update(object=key, stored_in="local")
     holder["media"] = media
     return media
-
-
-def _empty_file(arriving: ArrivingFile) -> Path:
-    # A file of no bytes opened nothing while it streamed; it is a file all the same.
-    arriving.open_spool().close()
-    return arriving.paths[0]
