@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/triggers/", include("triggers.urls")),
+    path("api/whatsapp/", include("triggers.operate.instance_urls")),
     path("", include("triggers.operate.ops_urls")),
 ]
 

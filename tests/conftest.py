@@ -224,14 +224,15 @@ def s3_store(settings):
 def sleeps(monkeypatch):
     """Return the list of sleeps the retry policy asked for; nothing really sleeps.
 
-    The policy's sleep is injected through `client_from_settings`, the one
-    place every gateway client in the service is made.
+    The policy's sleep is injected through `make_client`, the one place every
+    gateway client in the service is made.
     """
     asked: list[float] = []
-    make_client = gateway_client.client_from_settings
+    make_client = gateway_client.make_client
 
-    def client_with_recorded_sleep(**overrides):
-        return make_client(policy=RetryPolicy(sleep=asked.append), **overrides)
+    def client_with_recorded_sleep(base_url, instance_token, **overrides):
+        overrides.setdefault("policy", RetryPolicy(sleep=asked.append))
+        return make_client(base_url, instance_token, **overrides)
 
-    monkeypatch.setattr(gateway_client, "client_from_settings", client_with_recorded_sleep)
+    monkeypatch.setattr(gateway_client, "make_client", client_with_recorded_sleep)
     return asked

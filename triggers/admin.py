@@ -485,10 +485,15 @@ class TriggerExecutionAdmin(ActionsAdmin):
 
 @admin.register(GatewayBreaker)
 class GatewayBreakerAdmin(ReadOnlyAdmin, ActionsAdmin):
-    """The WhatsApp gateway breaker: its state, and the operator's open (maintenance) and close."""
+    """Each WhatsApp instance's breaker: its state, and the operator's open (maintenance) and close."""
 
-    list_display = ["__str__", "waiting", "opened_at", "next_probe_at", "consecutive_failures", "changed_by"]
+    list_display = [
+        "instance", "state", "waiting", "opened_at", "next_probe_at", "consecutive_failures", "changed_by"
+    ]
+    list_select_related = ["instance"]
+    ordering = ["instance__name"]
     readonly_fields = [
+        "instance",
         "state",
         "manual",
         "consecutive_failures",
@@ -506,12 +511,12 @@ class GatewayBreakerAdmin(ReadOnlyAdmin, ActionsAdmin):
         return request.user.has_perm(OPERATE_BREAKER)
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
-        breaker.status()  # the one row exists from the first look on
+        breaker.statuses()  # every instance's row exists from the first look on
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="sends waiting")
     def waiting(self, obj: GatewayBreaker) -> int:
-        return breaker.waiting().count()
+        return breaker.waiting(obj.instance).count()
 
     @admin.action(description="Close the breaker: send what waits", permissions=["operate"])
     def close_breaker(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -522,15 +527,18 @@ class GatewayBreakerAdmin(ReadOnlyAdmin, ActionsAdmin):
         self._set(request, queryset, open_=True)
 
     def _set(self, request: HttpRequest, queryset: QuerySet, *, open_: bool) -> None:
-        changed = breaker.set_by_operator(open_, user=request.user.get_username())
-        released = [] if open_ else executor.release_waiting()
-        for row in queryset:
+        user = request.user.get_username()
+        for row in queryset.select_related("instance"):
+            changed = breaker.set_by_operator(row.instance, open_, user=user)
+            released = [] if open_ else executor.release_waiting(row.instance)
             self.log_change(request, row, "Opened the breaker." if open_ else "Closed the breaker.")
-        if open_:
-            text = "WhatsApp sends wait until the breaker is closed." if changed else "It was open already."
-        else:
-            text = f"Breaker closed; {len(released)} waiting execution(s) released in arrival order."
-        self.message_user(request, text, messages.SUCCESS if changed else messages.INFO)
+            name = row.instance.name
+            if open_:
+                text = "sends wait until the breaker is closed." if changed else "open already."
+            else:
+                text = f"breaker closed; {len(released)} waiting execution(s) released in arrival order."
+            text = f"{name}: {text}"
+            self.message_user(request, text, messages.SUCCESS if changed else messages.INFO)
 
 
 @admin.register(ExecutionStats)

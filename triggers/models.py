@@ -9,7 +9,8 @@ from django.core.validators import MaxValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
-from django.dispatch import Signal
+from django.db.models.signals import post_save
+from django.dispatch import Signal, receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -26,6 +27,7 @@ from triggers.validators import (
     validate_secret_length,
     validate_storable_json,
 )
+from whatsapp.models import Instance
 
 IDEMPOTENCY_CONSTRAINT = "triggers_execution_unique_active_key"
 
@@ -112,6 +114,15 @@ class Trigger(models.Model):
         help_text="During a secret rotation, the new secret; both it and `secret` verify until "
         "the rotation is finished (it becomes `secret`) or cancelled.",
     )
+    instance = models.ForeignKey(
+        Instance,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="triggers",
+        help_text="The WhatsApp number this trigger listens to (source whatsapp) and sends through. "
+        "Blank while there is one instance: that one.",
+    )
     auto_redeliveries = models.PositiveSmallIntegerField(
         default=0,
         validators=[MaxValueValidator(10)],
@@ -130,11 +141,80 @@ class Trigger(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        """Save, bound to its WhatsApp instance first when it needs one (see `bind_instance`)."""
+        self.bind_instance()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "instance", "secret", "next_secret"}
+        super().save(*args, **kwargs)
+
     def delete(self, *args, **kwargs) -> tuple[int, dict[str, int]]:
         """Return what was deleted; the row is locked first (see `TriggerQuerySet.delete`)."""
         with transaction.atomic(using=self._state.db):
             Trigger.objects.filter(pk=self.pk).lock()
             return super().delete(*args, **kwargs)
+
+    @property
+    def needs_instance(self) -> bool:
+        """Return whether the trigger uses a WhatsApp instance: it listens to one, or sends."""
+        return self.source == Source.WHATSAPP or self.sends_whatsapp
+
+    def choose_instance(self) -> Instance | None:
+        """Return the instance this trigger should be bound to, or `None` (none fits yet).
+
+        Its own if set. A `whatsapp` trigger: the instance holding its secret
+        (the instance token its events carry). A trigger that only sends: the
+        only instance. Raises `ValidationError` on `instance` when it sends,
+        names none and several exist: which number would be a guess.
+        """
+        if self.instance_id is not None:
+            return self.instance
+        if self.source == Source.WHATSAPP:
+            return Instance.objects.holding(self.secret)
+        if not self.sends_whatsapp:
+            return None
+        if (sole := Instance.objects.sole()) is None and Instance.objects.exists():
+            names = ", ".join(Instance.objects.names())
+            raise ValidationError(
+                {"instance": f"several WhatsApp instances exist ({names}): name the one this trigger uses"}
+            )
+        return sole
+
+    def bind_instance(self) -> None:
+        """Bind the trigger to its instance, when it needs one and has none (see `choose_instance`).
+
+        A `whatsapp` trigger whose secret no instance holds gets a new instance
+        named after it, holding that secret: a trigger made the way of one
+        number keeps working. A `whatsapp` trigger's secret is its instance's
+        token, so its events authenticate with it and no other instance's.
+        """
+        if not self.needs_instance:
+            return
+        if self.instance_id is None:
+            try:
+                chosen = self.choose_instance()
+            except ValidationError:
+                chosen = None  # the send fails with the reason; forms and the API refuse first
+            if chosen is None and self.source == Source.WHATSAPP:
+                chosen = Instance.objects.create(name=_free_instance_name(self.slug), token=self.secret)
+            self.instance = chosen
+        if self.source == Source.WHATSAPP and self.instance is not None:
+            self.secret, self.next_secret = self.instance.token, ""
+
+    def resolve_instance(self) -> Instance | None:
+        """Return the instance the trigger uses now, binding it first when it had none and one fits.
+
+        `None`: it uses none, or none fits (no instance yet, or several and it names none).
+        """
+        if self.instance_id is None and self.needs_instance:
+            try:
+                chosen = self.choose_instance()
+            except ValidationError:
+                return None
+            if chosen is not None:
+                Trigger.objects.filter(pk=self.pk, instance__isnull=True).update(instance=chosen)
+                self.instance = chosen
+        return self.instance
 
     def signing_secrets(self) -> list[str]:
         """Return the secrets a request may be signed with: the current one, then the next, if any."""
@@ -154,6 +234,28 @@ class Trigger(models.Model):
             validate_action_payload(self.action_type, self.action_payload)
         except ValidationError as exc:
             raise ValidationError({"action_payload": exc.messages}) from None
+        self.choose_instance()
+
+
+@receiver(post_save, sender=Instance)
+def follow_instance_token(sender, instance: Instance, **kwargs) -> None:
+    """Give the `whatsapp` triggers of an instance its token as their secret (after a rotation).
+
+    Their events carry the instance's token: the new one verifies, the old one no longer.
+    """
+    listeners = Trigger.objects.filter(instance=instance, source=Source.WHATSAPP)
+    listeners.exclude(secret=instance.token).update(secret=instance.token, next_secret="")
+
+
+def _free_instance_name(slug: str) -> str:
+    """Return `slug` as an instance name no instance has (suffixed -2, -3, ... when taken)."""
+    base = slug[:44] or "instance"
+    taken = set(Instance.objects.filter(name__startswith=base).values_list("name", flat=True))
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 # What the statuses mean together, defined once: the queryset's filters and the moves
@@ -266,13 +368,13 @@ class ExecutionQuerySet(models.QuerySet):
             redeliveries=F("redeliveries") + int(redelivery_at is not None),
         ) == 1
 
-    def take_cap_slot(self, execution_id: int, *, room: int) -> bool:
-        """Return whether the running execution took one of the `room` slots the daily cap has left.
+    def take_cap_slot(self, execution_id: int, *, instance: Instance, room: int) -> bool:
+        """Return whether the running execution took one of the `room` slots `instance`'s daily cap has left.
 
-        The slots other sends under way hold count as used. The caller holds
-        the lock that makes the count and the taking one step (`cap_lock`).
+        The slots other sends through that instance hold count as used. The
+        caller holds the lock that makes the count and the taking one step.
         """
-        in_flight = self.filter(cap_slot=True).exclude(pk=execution_id).count()
+        in_flight = self.filter(cap_slot=True, trigger__instance=instance).exclude(pk=execution_id).count()
         if room - in_flight <= 0:
             return False
         return self.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(cap_slot=True) == 1
@@ -458,6 +560,8 @@ class SentMessage(models.Model):
     """A WhatsApp message an execution sent, and what WhatsApp's receipts said of it."""
 
     execution = models.ForeignKey(TriggerExecution, on_delete=models.CASCADE, related_name="messages")
+    # The number it went out from: only that instance's receipts move it.
+    instance = models.ForeignKey(Instance, null=True, on_delete=models.SET_NULL, related_name="messages")
     # The id we gave the gateway; receipts name it (Evolution Go's Receipt MessageIDs).
     message_id = models.CharField(max_length=64, unique=True)
     recipient = models.CharField(max_length=100)
@@ -469,14 +573,18 @@ class SentMessage(models.Model):
 
     class Meta:
         ordering = ["sent_at", "id"]
-        indexes = [models.Index(fields=["sent_at"], name="triggers_sent_message_sent_at")]
+        indexes = [
+            models.Index(fields=["sent_at"], name="triggers_sent_message_sent_at"),
+            # Each instance's sends in the last 24 hours: its cap and its watermark.
+            models.Index(fields=["instance", "sent_at"], name="triggers_sent_instance_at"),
+        ]
 
     def __str__(self) -> str:
         return f"WhatsApp message {self.message_id} to {self.recipient}"
 
 
 class GatewayBreaker(models.Model):
-    """The WhatsApp gateway's health breaker (one row): every worker reads and moves the same state.
+    """A WhatsApp instance's health breaker (one row per instance): every worker reads and moves it.
 
     `closed`: sends go out. `open`: the instance is not connected; sends wait
     (`held`) and the gateway is probed with backoff. `half_open`: one held
@@ -488,6 +596,7 @@ class GatewayBreaker(models.Model):
         OPEN = "open", "Open (waiting for the gateway)"
         HALF_OPEN = "half_open", "Half-open (one trial send)"
 
+    instance = models.OneToOneField(Instance, on_delete=models.CASCADE, related_name="breaker")
     state = models.CharField(max_length=10, choices=State.choices, default=State.CLOSED)
     consecutive_failures = models.PositiveIntegerField(default=0)
     opened_at = models.DateTimeField(null=True, blank=True)
@@ -511,18 +620,7 @@ class GatewayBreaker(models.Model):
         permissions = [("operate_gatewaybreaker", "Can open and close the WhatsApp gateway breaker")]
 
     def __str__(self) -> str:
-        return f"WhatsApp gateway breaker: {self.get_state_display()}"
-
-
-class WatermarkState(models.Model):
-    """The last known state of the WhatsApp volume watermark (one row), so every process
-    sees a flip once."""
-
-    hit = models.BooleanField(default=False)
-    changed_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return "watermark hit" if self.hit else "below watermark"
+        return f"{self.instance}: {self.get_state_display()}"
 
 
 def _counter() -> models.BigIntegerField:

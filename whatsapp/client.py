@@ -501,13 +501,22 @@ def _checked_connection(result: GatewayResult, webhook_url: str, subscribe: list
     return dataclasses.replace(result, ok=False, category=PERMANENT, error=error)
 
 
-def client_from_settings(**overrides: Any) -> EvolutionClient:
-    """Return a client configured from the EVOLUTION_GO_* settings."""
+def make_client(base_url: str, instance_token: str, **overrides: Any) -> EvolutionClient:
+    """Return a client for one instance, with the settings' global key and timeout.
+
+    The one place every gateway client of the service is made (each instance's,
+    and the settings' for the server's admin routes).
+    """
     options = {
-        "base_url": settings.EVOLUTION_GO_URL,
-        "instance_token": settings.EVOLUTION_GO_INSTANCE_TOKEN,
+        "base_url": base_url,
+        "instance_token": instance_token,
         "global_key": settings.EVOLUTION_GO_KEY,
         "timeout": settings.EVOLUTION_GO_TIMEOUT,
         **overrides,
     }
     return EvolutionClient(**options)
+
+
+def client_from_settings(**overrides: Any) -> EvolutionClient:
+    """Return a client configured from the EVOLUTION_GO_* settings."""
+    return make_client(settings.EVOLUTION_GO_URL, settings.EVOLUTION_GO_INSTANCE_TOKEN, **overrides)

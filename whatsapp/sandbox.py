@@ -8,7 +8,13 @@ given to `/instance/connect` receives `Message` events, the `SendMessage` echo
 of each send, and `Receipt` events (Delivered, then Read), filtered by the
 subscriptions, each carrying `instanceToken`, `instanceId` and `instanceName`.
 
-For tests and demos it also serves:
+Like the server it runs several instances, one per WhatsApp number, each with its
+own token, connection, webhook and subscriptions: a route's `apikey` names the
+instance it acts for. The first is `sandbox`; `instances` adds more
+(`{"sandbox-2": "its-token"}`).
+
+For tests and demos it also serves (a control route takes `"instance": NAME`,
+default the first; what it lists carries each entry's `instance`):
 
 - `GET /_sandbox/messages`: what was delivered, each with its `id`;
 - `GET /_sandbox/requests`: every send attempt, delivered or failed (and every call of
@@ -57,6 +63,7 @@ from whatsapp.numbers import JID_SUFFIXES, country_fixes
 
 INSTANCE_ID = "00000000-0000-4000-8000-000000000001"
 OWN_JID = "5500000000000@s.whatsapp.net"
+FIRST_INSTANCE = "sandbox"
 SEND_KINDS = {"text", "media", "link", "location", "contact", "poll", "sticker"}
 _DEFAULT_ERRORS = {500: "client disconnected", 503: "service unavailable", 429: "too many requests"}
 # Info.Type of what a send produced (the server's messageType).
@@ -149,6 +156,45 @@ _EVENT_SUBSCRIPTION = {
 }
 
 
+class SandboxInstance:
+    """One instance (one WhatsApp number) of the sandbox: its token, connection and webhook."""
+
+    def __init__(self, name: str, token: str, number: int):
+        self.name = name
+        self.token = token
+        # The first instance keeps the ids tests and docs know; the others get their own.
+        self.id = INSTANCE_ID if number == 1 else f"00000000-0000-4000-8000-{number:012d}"
+        self.own_jid = OWN_JID if number == 1 else f"55000000000{number:02d}@s.whatsapp.net"
+        self.connected = True
+        self.webhook_url = ""
+        self.subscriptions: list[str] = []
+        self.proxy: dict = {}
+
+    def listing(self) -> dict:
+        """Return the instance as `/instance/all` lists it: with its token, as the server does."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "token": self.token,
+            "webhook": self.webhook_url,
+            "events": ",".join(self.subscriptions),
+            "connected": self.connected,
+            "jid": self.own_jid,
+            "proxy": "",
+        }
+
+    def envelope(self, event: str, data: dict, **extra: Any) -> dict:
+        """Return a webhook body as the server posts it for this instance."""
+        return {
+            "event": event,
+            "data": data,
+            **extra,
+            "instanceToken": self.token,
+            "instanceId": self.id,
+            "instanceName": self.name,
+        }
+
+
 class SandboxState:
     """What the sandbox was told and what it received; safe across handler threads."""
 
@@ -157,6 +203,7 @@ class SandboxState:
         *,
         instance_token: str,
         global_key: str,
+        instances: dict[str, str] | None = None,
         fail_rate: float = 0.0,
         fail_status: int = 500,
         latency_ms: int = 0,
@@ -165,7 +212,9 @@ class SandboxState:
         duplicate_webhooks: bool = False,
         webhook_retry_seconds: float = 30.0,
     ):
-        self.instance_token = instance_token
+        self.instances: dict[str, SandboxInstance] = {}
+        for name, token in {FIRST_INSTANCE: instance_token, **(instances or {})}.items():
+            self.instances[name] = SandboxInstance(name, token, len(self.instances) + 1)
         self.global_key = global_key
         self.fail_rate = fail_rate
         self.fail_status = fail_status
@@ -174,11 +223,6 @@ class SandboxState:
         # The server posts every event twice when both a global and an instance URL are set.
         self.duplicate_webhooks = duplicate_webhooks
         self.webhook_retry_seconds = webhook_retry_seconds
-        self.connected = True
-        self.webhook_url = ""
-        self.subscriptions: list[str] = []
-        self.instance_name = "sandbox"
-        self.proxy: dict = {}
         self.lock = threading.Lock()
         self.messages: list[dict] = []
         self.requests: list[dict] = []
@@ -203,29 +247,20 @@ class SandboxState:
             self.receipts.clear()
             self.faults.clear()
 
-    def instance(self) -> dict:
-        """Return the instance as `/instance/all` lists it: with its token, as the server does."""
-        return {
-            "id": INSTANCE_ID,
-            "name": self.instance_name,
-            "token": self.instance_token,
-            "webhook": self.webhook_url,
-            "events": ",".join(self.subscriptions),
-            "connected": self.connected,
-            "jid": OWN_JID,
-            "proxy": "",
-        }
+    @property
+    def first(self) -> SandboxInstance:
+        return self.instances[FIRST_INSTANCE]
 
-    def envelope(self, event: str, data: dict, **extra: Any) -> dict:
-        """Return a webhook body as the server posts it."""
-        return {
-            "event": event,
-            "data": data,
-            **extra,
-            "instanceToken": self.instance_token,
-            "instanceId": INSTANCE_ID,
-            "instanceName": self.instance_name,
-        }
+    def holding(self, token: str) -> SandboxInstance | None:
+        """Return the instance whose token is `token` (the server's auth middleware), or `None`."""
+        found = None
+        for instance in self.instances.values():
+            if secrets.compare_digest(instance.token.encode(), token.encode()):
+                found = instance
+        return found
+
+    def by_id(self, instance_id: str) -> SandboxInstance | None:
+        return next((each for each in self.instances.values() if each.id == instance_id), None)
 
 
 class WebhookSender:
@@ -239,10 +274,10 @@ class WebhookSender:
         self.session = requests.Session()
         threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True).start()
 
-    def post(self, body: dict) -> None:
-        """Queue `body` for the webhook URL, if one is set and its event is subscribed."""
+    def post(self, instance: SandboxInstance, body: dict) -> None:
+        """Queue `body` for `instance`'s webhook URL, if one is set and its event is subscribed."""
         with self.state.lock:
-            url, subscriptions = self.state.webhook_url, list(self.state.subscriptions)
+            url, subscriptions = instance.webhook_url, list(instance.subscriptions)
             copies = 2 if self.state.duplicate_webhooks else 1
         needed = _EVENT_SUBSCRIPTION.get(body["event"])
         if not url or not (SUBSCRIBE_ALL in subscriptions or needed in subscriptions):
@@ -257,6 +292,7 @@ class WebhookSender:
                 status = self._deliver(url, body)
                 with self.state.lock:
                     delivery = {"url": url, "event": body["event"], "attempt": attempt, "status": status}
+                    delivery["instance"] = body["instanceName"]
                     self.state.webhooks.append({**delivery, "body": body})
                 if status is not None and 200 <= status < 300:
                     break
@@ -333,6 +369,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self._reply(401, {"error": "not authorized"})
         return False
 
+    def _authorized_instance(self) -> bool:
+        """Return whether the `apikey` is an instance's token (then `self.instance` is it); else 401."""
+        self.instance = self.state.holding(self.headers.get("apikey", ""))
+        if self.instance is None:
+            self._reply(401, {"error": "not authorized"})
+        return self.instance is not None
+
+    def _named_instance(self, body: dict) -> SandboxInstance | None:
+        """Return the instance a control route names (`instance`, default the first); `None`: 404 sent."""
+        name = body.get("instance") or FIRST_INSTANCE
+        found = self.state.instances.get(name) if isinstance(name, str) else None
+        if found is None:
+            self._reply(404, {"error": f"no instance {name!r}: {sorted(self.state.instances)}"})
+        return found
+
     @property
     def state(self) -> SandboxState:
         return self.server.state
@@ -346,7 +397,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return self._reply(200, {name: list(getattr(self.state, name))})
         instance_routes = {"/instance/status": self._status, "/instance/qr": self._qr}
         if self.path in instance_routes:
-            if self._authorized(self.state.instance_token):
+            if self._authorized_instance():
                 instance_routes[self.path]()
             return None
         if self.path == "/instance/all" or self.path.startswith("/instance/info/"):
@@ -360,7 +411,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.state.reset()
             return self._reply(200, {"message": "success"})
         if self.path == "/instance/logout":
-            if self._authorized(self.state.instance_token):
+            if self._authorized_instance():
                 self._ok()
             return None
         if self.path.startswith(("/instance/delete/", "/instance/proxy/")):
@@ -401,7 +452,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         is_send = self.path.startswith("/send/") and kind in SEND_KINDS
         if not is_send and self.path not in instance_routes:
             return self._not_found()
-        if not self._authorized(self.state.instance_token):
+        if not self._authorized_instance():
             return None
         if is_send:
             return self._send(kind)
@@ -414,9 +465,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if self.path.startswith("/message/") and isinstance(recipient, str):
             # What the server's CreateJID made of the recipient: the chat it acts in.
             call = {"kind": self.path[1:], "number": recipient, "jid": message_route_jid(recipient)}
+            call["instance"] = self.instance.name
             with self.state.lock:
                 self.state.requests.append({**call, "at": time.time()})
-        if self.path.startswith(_CLIENT_ROUTES) and not self.state.connected:
+        if self.path.startswith(_CLIENT_ROUTES) and not self.instance.connected:
             return self._reply(500, {"error": "client disconnected"})
         instance_routes[self.path](body)
         return None
@@ -435,7 +487,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         `connected` true: `Connected`; false: `Disconnected`. `logged_out` true:
         `LoggedOut` (the phone must be paired again). `banned_until` (seconds
         from now): `TemporaryBan` with whatsmeow's `expire` in nanoseconds.
+        Of the instance named `instance` (default the first).
         """
+        if (instance := self._named_instance(body)) is None:
+            return None
         events = []
         if body.get("logged_out"):
             events.append(("LoggedOut", {"OnConnect": False, "Reason": 401}))
@@ -446,25 +501,27 @@ class SandboxHandler(BaseHTTPRequestHandler):
         down = bool(events) or body.get("connected") is False
         up = body.get("connected") is True and not events
         with self.state.lock:
-            was = self.state.connected
+            was = instance.connected
             if down or up:
-                self.state.connected = up
+                instance.connected = up
         if up and not was:
-            events.append(("Connected", {"status": "open", "jid": OWN_JID, "pushName": "Sandbox"}))
+            events.append(("Connected", {"status": "open", "jid": instance.own_jid, "pushName": "Sandbox"}))
         elif was and down and not events:
             events.append(("Disconnected", {}))
         for name, data in events:
-            self.server.webhooks.post(self.state.envelope(name, data))
+            self.server.webhooks.post(instance, instance.envelope(name, data))
         for name in ("duplicate_webhooks", "latency_ms", "webhook_retry_seconds"):
             if name in body:
                 setattr(self.state, name, body[name])
-        self._reply(200, {"message": "success", "connected": self.state.connected})
+        self._reply(200, {"message": "success", "connected": instance.connected})
 
     def _incoming(self, body: dict) -> None:
+        if (instance := self._named_instance(body)) is None:
+            return None
         sender = server_jid(str(body.get("from") or ""))
         if sender is None:
             return self._reply(400, {"error": 'incoming needs "from": the writer\'s number'})
-        if not self.state.webhook_url:
+        if not instance.webhook_url:
             return self._reply(409, {"error": "no webhook yet: call /instance/connect first"})
         message_id = str(body.get("id") or _new_message_id())
         text = str(body.get("text") or "")
@@ -493,7 +550,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             "PushName": str(body.get("push_name") or "Ana"),
             "Timestamp": _now(),
         }
-        self.server.webhooks.post(self.state.envelope("Message", {"Info": info, "Message": message}))
+        self.server.webhooks.post(instance, instance.envelope("Message", {"Info": info, "Message": message}))
         self._ok({"id": message_id})
 
     # --- sending ------------------------------------------------------------------------
@@ -517,7 +574,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             "number": number,
             "fault": fault,
             "multipart": multipart,
-            "connected": self.state.connected,
+            "instance": self.instance.name,
+            "connected": self.instance.connected,
             "at": time.time(),
         }
         with self.state.lock:
@@ -533,9 +591,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if multipart:
             recorded["file_bytes"] = len(body.get("file") or b"")
         with self.state.lock:
-            self.state.messages.append(
-                {"id": message_id, "kind": kind, "number": chat, "body": recorded, "received_at": time.time()}
-            )
+            delivered = {"id": message_id, "kind": kind, "number": chat, "body": recorded}
+            delivered |= {"instance": self.instance.name, "received_at": time.time()}
+            self.state.messages.append(delivered)
         self._ok(data)
         self._after_delivery(data)
         return None
@@ -550,7 +608,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         chat = send_route_jid(str(number))
         if chat is None:
             return 500, {"error": f"could not parse phone: {number}"}
-        if not self.state.connected:
+        if not self.instance.connected:
             return 500, {"error": "client disconnected"}
         if chat.split("@")[0] in self.state.not_registered:
             return 500, {"error": f"number {number} is not registered on WhatsApp"}
@@ -569,7 +627,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         content = {"text": body.get("text")} if kind in ("text", "link") else {"caption": body.get("caption")}
         info = {
             "Chat": chat,
-            "Sender": OWN_JID,
+            "Sender": self.instance.own_jid,
             "IsFromMe": True,
             "IsGroup": chat.endswith("@g.us"),
             "ID": message_id,
@@ -583,7 +641,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _after_delivery(self, data: dict) -> None:
         """Post what the server and WhatsApp report after a send: the echo, then the receipts."""
         info = data["Info"]
-        self.server.webhooks.post(self.state.envelope("SendMessage", data))
+        self.server.webhooks.post(self.instance, self.instance.envelope("SendMessage", data))
         for state, receipt_type in (("Delivered", ""), ("Read", "read")):
             with self.state.lock:
                 self.state.receipts[info["ID"]] = state
@@ -595,9 +653,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 "MessageIDs": [info["ID"]],
                 "Timestamp": _now(),
                 "Type": receipt_type,
-                "MessageSender": OWN_JID,
+                "MessageSender": self.instance.own_jid,
             }
-            self.server.webhooks.post(self.state.envelope("Receipt", receipt, state=state))
+            self.server.webhooks.post(self.instance, self.instance.envelope("Receipt", receipt, state=state))
 
     def _fault(self, fault: dict) -> None:
         if fault.get("drop"):
@@ -616,12 +674,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
     # --- instance -----------------------------------------------------------------------
 
     def _status(self) -> None:
-        if not self.state.connected:
+        if not self.instance.connected:
             return self._reply(400, {"error": "client disconnected"})
-        return self._ok({"Connected": True, "LoggedIn": True, "Name": "sandbox"})
+        return self._ok({"Connected": True, "LoggedIn": True, "Name": self.instance.name})
 
     def _qr(self) -> None:
-        if self.state.connected:
+        if self.instance.connected:
             return self._reply(400, {"error": "session already logged in"})
         return self._ok({"Qrcode": "data:image/png;base64,c2FuZGJveA==", "Code": "2@sandbox-qr-code"})
 
@@ -630,10 +688,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if not isinstance(subscribe, list) or not all(isinstance(name, str) for name in subscribe):
             return self._reply(400, {"error": "json: cannot unmarshal subscribe into []string"})
         with self.state.lock:
-            self.state.webhook_url = str(body.get("webhookUrl") or "")
-            self.state.subscriptions = subscriptions_for(subscribe)
-            stored = ",".join(self.state.subscriptions)
-        return self._ok({"jid": OWN_JID, "webhookUrl": self.state.webhook_url, "eventString": stored})
+            self.instance.webhook_url = str(body.get("webhookUrl") or "")
+            self.instance.subscriptions = subscriptions_for(subscribe)
+            stored = ",".join(self.instance.subscriptions)
+        url = self.instance.webhook_url
+        return self._ok({"jid": self.instance.own_jid, "webhookUrl": url, "eventString": stored})
 
     def _pair(self, body: dict) -> None:
         self._ok({"PairingCode": "SAND-BOX1"})
@@ -641,21 +700,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _disconnect(self, body: dict) -> None:
         # The server clears the subscriptions too: no webhooks until connect runs again.
         with self.state.lock:
-            self.state.connected = False
-            self.state.subscriptions = []
+            self.instance.connected = False
+            self.instance.subscriptions = []
         self._ok()
 
     def _reconnect(self, body: dict) -> None:
-        if not self.state.connected:
+        if not self.instance.connected:
             return self._reply(500, {"error": "client disconnected"})
         return self._ok()
 
     def _admin_read(self) -> None:
         if self.path == "/instance/all":
-            return self._ok([self.state.instance()])
-        if self.path.removeprefix("/instance/info/") != INSTANCE_ID:
+            return self._ok([instance.listing() for instance in self.state.instances.values()])
+        if (instance := self.state.by_id(self.path.removeprefix("/instance/info/"))) is None:
             return self._reply(500, {"error": "record not found"})
-        return self._ok(self.state.instance())
+        return self._ok(instance.listing())
 
     def _admin_write(self) -> None:
         body = self._json_body()
@@ -664,19 +723,19 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if message := refusal(route_of(self.path), body):
             return self._reply(400, {"error": message})
         if self.path == "/instance/create":
-            if body["name"] == self.state.instance_name:
+            if body["name"] in self.state.instances:
                 return self._reply(500, {"error": "instance already exists"})
             # The server answers the instance it stored, its proxy a JSON string (instance_service.go).
             proxy = json.dumps(body.get("proxy")) if isinstance(body.get("proxy"), dict) else ""
             created = {"id": secrets.token_hex(16), "name": body["name"], "token": body["token"]}
             return self._ok({**created, "proxy": proxy})
-        if self.path.removeprefix("/instance/proxy/") != INSTANCE_ID:
+        if (instance := self.state.by_id(self.path.removeprefix("/instance/proxy/"))) is None:
             return self._reply(500, {"error": "record not found"})
-        self.state.proxy = body
+        instance.proxy = body
         return self._ok()
 
     def _admin_delete(self) -> None:
-        if self.path.rsplit("/", 1)[-1] != INSTANCE_ID:
+        if self.state.by_id(self.path.rsplit("/", 1)[-1]) is None:
             return self._reply(500, {"error": "record not found"})
         return self._ok()
 
@@ -703,7 +762,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if status is None:
             return self._reply(500, {"error": "record not found"})
         row = {"id": str(uuid.uuid4()), "message_id": body["id"], "timestamp": _now(), "status": status}
-        return self._ok({"result": {**row, "source": OWN_JID.split("@")[0]}, "timestamp": _ZERO_TIME})
+        source = self.instance.own_jid.split("@")[0]
+        return self._ok({"result": {**row, "source": source}, "timestamp": _ZERO_TIME})
 
     def _check(self, body: dict) -> None:
         numbers = body["number"] if isinstance(body["number"], list) else [body["number"]]

@@ -18,6 +18,18 @@ from tests.support.threads import run_in_threads
 from triggers.execute import breaker, executor
 from triggers.models import GatewayBreaker, TriggerExecution
 from triggers.receive.recording import record_event
+from whatsapp.models import Instance
+
+
+def main() -> Instance:
+    """Return the instance the tests' shop sends through (the sandbox's first)."""
+    return Instance.objects.get(token=SANDBOX_TOKEN)
+
+
+def gateway(health: dict, name: str | None = None) -> dict:
+    """Return `/healthz`'s breaker of the instance `name` (default: the shop's)."""
+    name = name or main().name
+    return next(each for each in health["gateways"] if each["instance"] == name)
 
 
 def connection_event(name: str, data: dict | None = None, token: str = SANDBOX_TOKEN) -> dict:
@@ -70,7 +82,7 @@ def drain() -> list[int]:
     while task := DBTaskResult.objects.filter(runnable).order_by("run_after", "enqueued_at").first():
         task.delete()
         if task.task_path.endswith("confirm_connected"):
-            executor.confirm_connected.func()
+            executor.confirm_connected.func(*task.args_kwargs["args"])
         elif executor.execute(execution_id := task.args_kwargs["args"][0]):
             ran.append(execution_id)
     return ran
@@ -103,7 +115,7 @@ def opened(sandbox, sleeps, shop):
 
 
 def test_three_failures_open_the_breaker_one_send_of_three_attempts(opened, sandbox):
-    state = breaker.status()
+    state = breaker.status(main())
 
     assert (state.state, state.waiting) == ("open", 5)
     assert statuses(opened) == ["held"] * 5
@@ -129,14 +141,14 @@ def test_a_connected_event_asks_for_a_probe_whose_answer_closes_it_and_sends_eac
 
     answer = post(client, shop, CONNECTED_EVENT)
     asked = queued()
-    executor.confirm_connected.func()
+    executor.confirm_connected.func(main().pk)
     trial = [task.args_kwargs for task in DBTaskResult.objects.filter(task_path__endswith="run_execution")]
     ran = drain()
 
     assert answer.json() == {"status": "ignored", "reason": "connection"}
     assert asked == ["confirm_connected"]  # the event itself released nothing
     assert [task["args"] for task in trial] == [[opened[0]]]  # the oldest goes first, alone
-    assert breaker.status().state == "closed"
+    assert breaker.status(main()).state == "closed"
     assert statuses(opened) == ["completed"] * 5
     assert [m["body"]["text"] for m in sandbox.messages()] == [f"order {n}" for n in range(5)]
     assert sorted(ran) == sorted(opened)
@@ -149,15 +161,15 @@ def test_a_successful_probe_closes_it_too(opened, sandbox):
     executor.tick_gateway(now=due)
     drain()
 
-    assert breaker.status().state == "closed"
+    assert breaker.status(main()).state == "closed"
     assert [m["body"]["text"] for m in sandbox.messages()] == [f"order {n}" for n in range(5)]
 
 
 def test_probes_back_off_from_15_seconds_doubling_to_5_minutes(opened):
     now, intervals = timezone.now(), []
     for _ in range(7):
-        now = GatewayBreaker.objects.get().next_probe_at
-        connected, next_at = breaker.probe(now=now)
+        now = GatewayBreaker.objects.get(instance=main()).next_probe_at
+        connected, next_at = breaker.probe(main(), now=now)
         intervals.append(round((next_at - now).total_seconds()))
 
     assert not connected
@@ -168,7 +180,7 @@ def test_a_connected_event_while_still_down_sends_nothing(opened, sandbox, shop,
     post(client, shop, CONNECTED_EVENT)  # the probe it asks for finds the instance down
     drain()
 
-    assert breaker.status().state == "open"
+    assert breaker.status(main()).state == "open"
     assert statuses(opened) == ["held"] * 5
     assert len(sandbox.attempts()) == 3  # the first send's, and no trial
 
@@ -179,7 +191,7 @@ def test_a_failed_trial_opens_it_again(opened, sandbox):
     set_connected(sandbox, False)  # gone again before the trial sends
     drain()
 
-    assert breaker.status().state == "open"
+    assert breaker.status(main()).state == "open"
     assert statuses(opened) == ["held"] * 5
     assert len(sandbox.attempts()) == 6  # and the trial's three attempts
 
@@ -195,9 +207,9 @@ def test_a_crash_in_the_middle_of_releasing_loses_and_doubles_nothing(opened, sa
         real_enqueue(execution_id, **kwargs)
 
     monkeypatch.setattr(executor, "enqueue_execution", enqueue_then_crash)
-    breaker.set_by_operator(False, user="ops")
+    breaker.set_by_operator(main(), False, user="ops")
     with pytest.raises(RuntimeError):
-        executor.release_waiting()
+        executor.release_waiting(main())
     monkeypatch.setattr(executor, "enqueue_execution", real_enqueue)
     executor.tick_gateway()  # the reaper's pass picks up the rest
     drain()
@@ -211,9 +223,9 @@ def test_concurrent_releases_release_each_waiting_execution_once(transactional_d
     ids = arrive(shop, 8)
     for execution_id in ids:
         executor.execute(execution_id)
-    breaker.set_by_operator(False, user="ops")
+    breaker.set_by_operator(main(), False, user="ops")
     DBTaskResult.objects.all().delete()  # their first tasks, run above
-    released = [pk for pks in run_in_threads(executor.release_waiting, 10) for pk in pks]
+    released = [pk for pks in run_in_threads(lambda: executor.release_waiting(main()), 10) for pk in pks]
 
     assert sorted(released) == sorted(ids)
     tasks = [
@@ -250,8 +262,8 @@ def test_healthz_and_metrics_show_the_breaker(opened, client, admin_client):
     health = client.get("/healthz").json()
     metrics = admin_client.get("/metrics").content.decode()
 
-    assert (health["status"], health["gateway"]["state"], health["gateway"]["waiting"]) == ("ok", "open", 5)
-    assert "evonexus_gateway_breaker_open 1.0" in metrics
+    assert (health["status"], gateway(health)["state"], gateway(health)["waiting"]) == ("ok", "open", 5)
+    assert f'evonexus_gateway_breaker_open{{instance="{main().name}"}} 1.0' in metrics
     assert 'evonexus_gateway_breaker_transitions_total{to="open"}' in metrics
 
 
@@ -259,7 +271,8 @@ def test_the_admin_shows_a_banner_while_it_is_open(opened, admin_client):
     page = admin_client.get("/admin/").content.decode()
 
     assert "gateway-breaker-banner" in page
-    assert "WhatsApp gateway unreachable since" in page and "5 sends waiting" in page and "next check" in page
+    assert f"WhatsApp instance {main().name}:" in page and "unreachable since" in page
+    assert "5 sends waiting" in page and "next check" in page
 
 
 def test_no_banner_while_it_is_closed(db, admin_client):
@@ -273,7 +286,7 @@ def operator(django_user_model, *codenames: str):
 
 
 def act(client, action: str):
-    row = GatewayBreaker.objects.get()
+    row = GatewayBreaker.objects.get(instance=main())
     return client.post(
         "/admin/triggers/gatewaybreaker/", {"action": action, "_selected_action": [row.pk]}, follow=True
     )
@@ -296,7 +309,7 @@ def test_an_operator_opens_it_for_maintenance_and_no_event_closes_it(
     db, sandbox, shop, client, django_user_model
 ):
     client.force_login(operator(django_user_model, "operate_gatewaybreaker"))
-    breaker.status()
+    breaker.status(main())
 
     act(client, "open_breaker")
     client.logout()
@@ -305,27 +318,27 @@ def test_an_operator_opens_it_for_maintenance_and_no_event_closes_it(
     [execution_id] = arrive(shop, 1)
     executor.execute(execution_id)
 
-    assert breaker.status().state == "open" and breaker.status().manual
+    assert breaker.status(main()).state == "open" and breaker.status(main()).manual
     assert statuses([execution_id]) == ["held"]
     assert sandbox.attempts() == []
 
 
 def test_closing_by_hand_needs_the_permission(opened, client, django_user_model):
     client.force_login(operator(django_user_model))
-    row = GatewayBreaker.objects.get()
+    row = GatewayBreaker.objects.get(instance=main())
 
     answer = client.post(
         "/admin/triggers/gatewaybreaker/", {"action": "close_breaker", "_selected_action": [row.pk]}
     )
 
-    assert breaker.status().state == "open"
+    assert breaker.status(main()).state == "open"
     assert answer.status_code in (200, 302, 403)
     assert "close_breaker" not in client.get("/admin/triggers/gatewaybreaker/").content.decode()
 
 
 def test_the_state_survives_a_restart_because_it_lives_in_the_database(opened):
-    assert json.loads(json.dumps(breaker.status().as_dict()))["state"] == "open"
-    assert GatewayBreaker.objects.get().state == "open"
+    assert json.loads(json.dumps(breaker.status(main()).as_dict()))["state"] == "open"
+    assert GatewayBreaker.objects.get(instance=main()).state == "open"
 
 
 @pytest.mark.parametrize(
@@ -357,12 +370,12 @@ def test_a_connection_event_never_runs_an_action_whatever_the_filter(
 
 def test_disconnected_and_connect_failure_open_it_at_once_and_queue_a_probe(db, sandbox, shop, client):
     post(client, shop, connection_event("Disconnected"))
-    opened_at = GatewayBreaker.objects.get().opened_at
+    opened_at = GatewayBreaker.objects.get(instance=main()).opened_at
     post(client, shop, connection_event("ConnectFailure", {"Reason": 500}))
 
-    state = breaker.status()
+    state = breaker.status(main())
     assert (state.state, state.logged_out) == ("open", False)
-    assert GatewayBreaker.objects.get().opened_at == opened_at
+    assert GatewayBreaker.objects.get(instance=main()).opened_at == opened_at
     assert queued() == ["probe_gateway"]  # one probe: the second event found it open already
 
 
@@ -375,9 +388,9 @@ def test_logged_out_holds_sends_no_probe_can_close_it_and_it_is_said_once(
     [execution_id] = arrive(shop, 1)
     executor.execute(execution_id)
 
-    assert breaker.probe(now=timezone.now() + timedelta(days=1)) == (False, None)
+    assert breaker.probe(main(), now=timezone.now() + timedelta(days=1)) == (False, None)
     executor.tick_gateway(now=timezone.now() + timedelta(days=1))
-    assert breaker.status().as_dict()["logged_out"] is True
+    assert breaker.status(main()).as_dict()["logged_out"] is True
     assert statuses([execution_id]) == ["held"]
     assert caplog.text.count("evt=gateway_logged_out") == 1
     assert sandbox.attempts() == []
@@ -392,7 +405,7 @@ def test_after_a_logout_the_paired_instances_connected_event_closes_it(db, sandb
     post(client, shop, CONNECTED_EVENT)
     drain()
 
-    assert breaker.status().state == "closed"
+    assert breaker.status(main()).state == "closed"
     assert statuses([execution_id]) == ["completed"]
 
 
@@ -405,16 +418,16 @@ def test_a_temporary_ban_holds_every_send_until_it_ends_then_probes(db, sandbox,
 
     post(client, shop, CONNECTED_EVENT)  # connected, but the ban holds
     drain()
-    banned_until = breaker.status().banned_until
+    banned_until = breaker.status(main()).banned_until
     executor.tick_gateway(now=banned_until + timedelta(seconds=1))
     drain()
 
     assert abs((banned_until - now).total_seconds() - 3600) < 60
-    assert breaker.status().state == "closed"
+    assert breaker.status(main()).state == "closed"
     assert statuses([execution_id]) == ["completed"]
 
 
-def test_a_connected_event_from_another_token_moves_nothing_and_queues_nothing(
+def test_a_connected_event_from_another_instance_moves_nothing_of_this_one(
     opened, sandbox, make_trigger, client
 ):
     other = make_trigger(source="whatsapp", secret=SECRET)
@@ -422,9 +435,11 @@ def test_a_connected_event_from_another_token_moves_nothing_and_queues_nothing(
 
     for _ in range(6):
         post(client, other, connection_event("Connected", token=SECRET))
-    before = GatewayBreaker.objects.get()
+    before = GatewayBreaker.objects.get(instance=main())
+    probes = DBTaskResult.objects.filter(task_path__endswith="confirm_connected")
 
-    assert queued() == []
+    # At most one probe, of the other instance's own state: never this one's.
+    assert [task.args_kwargs["args"] for task in probes] == [[other.instance_id]]
     assert (before.state, before.probe_interval_seconds) == ("open", 15)
     assert len(sandbox.attempts()) == 3
 
@@ -434,7 +449,7 @@ def test_connected_events_ask_for_at_most_one_probe_in_ten_seconds(opened, sandb
         post(client, shop, CONNECTED_EVENT)
 
     assert queued() == ["confirm_connected"]
-    assert GatewayBreaker.objects.get().probe_interval_seconds == 15
+    assert GatewayBreaker.objects.get(instance=main()).probe_interval_seconds == 15
 
 
 def test_a_disabled_trigger_ignores_connection_events(db, make_trigger, client):
@@ -443,7 +458,7 @@ def test_a_disabled_trigger_ignores_connection_events(db, make_trigger, client):
     answer = post(client, off, connection_event("Disconnected"))
 
     assert answer.json() == {"status": "ignored", "reason": "disabled"}
-    assert breaker.status().state == "closed"
+    assert breaker.status(main()).state == "closed"
 
 
 def test_the_banner_says_the_phone_must_be_paired_again_after_a_logout(
@@ -453,14 +468,14 @@ def test_the_banner_says_the_phone_must_be_paired_again_after_a_logout(
 
     page = admin_client.get("/admin/").content.decode()
 
-    assert "was logged out" in page and "pair the phone again" in page
+    assert "logged out since" in page and "pair the phone again" in page
 
 
 def test_the_banner_and_healthz_say_until_when_a_ban_holds(db, sandbox, shop, client, admin_client):
     post(client, shop, connection_event("TemporaryBan", {"reason": "101", "expire": 7200e9}))
 
     page = admin_client.get("/admin/").content.decode()
-    health = client.get("/healthz").json()["gateway"]
+    health = gateway(client.get("/healthz").json())
 
     assert "banned the number temporarily" in page
     assert health["state"] == "open" and health["banned_until"] is not None

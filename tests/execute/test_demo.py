@@ -53,5 +53,5 @@ def test_the_sandbox_is_connected_to_the_demo_trigger_for_messages_echoes_and_re
     result = connect_sandbox(sandbox.url, TOKEN, "http://127.0.0.1:8000")
 
     assert result.ok, result.error
-    assert sandbox.state.webhook_url == f"http://127.0.0.1:8000/api/triggers/{DEMO_PUBLIC_ID}/webhook"
-    assert sandbox.state.subscriptions == ["MESSAGE", "SEND_MESSAGE", "READ_RECEIPT", "CONNECTION"]
+    assert sandbox.state.first.webhook_url == f"http://127.0.0.1:8000/api/triggers/{DEMO_PUBLIC_ID}/webhook"
+    assert sandbox.state.first.subscriptions == ["MESSAGE", "SEND_MESSAGE", "READ_RECEIPT", "CONNECTION"]

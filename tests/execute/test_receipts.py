@@ -26,8 +26,8 @@ def receipt(state: str, *message_ids: str, token: str = SANDBOX_TOKEN) -> dict:
 
 @pytest.fixture
 def sent(sandbox, make_trigger) -> SentMessage:
-    """Return the message a whatsapp execution just sent through the sandbox."""
-    execution = run(whatsapp_trigger(make_trigger), {"sender": "5511988887777"})
+    """Return the message a whatsapp execution just sent through the sandbox's first instance."""
+    execution = run(whatsapp_trigger(make_trigger, secret=SANDBOX_TOKEN), {"sender": "5511988887777"})
     return execution.messages.get()
 
 
@@ -198,7 +198,7 @@ def test_a_receipt_with_message_ids_of_any_shape_is_answered_never_a_500(client,
 
 
 def test_a_receipt_from_another_instances_token_marks_nothing(client, make_trigger, sent):
-    # Any whatsapp trigger's holder can post a receipt; only the instance we send through is believed.
+    # Any whatsapp trigger's holder can post a receipt; it reaches only its own instance's messages.
     elsewhere = make_trigger(source="whatsapp", secret=SECRET)
 
     answer = post(client, elsewhere, receipt("Read", sent.message_id, token=SECRET))

@@ -245,17 +245,21 @@ def test_the_confirmation_page_warns_that_a_reaped_execution_may_send_twice(reap
 
 @pytest.fixture
 def delivered(make_failed_execution, client, make_trigger, settings):
-    settings.EVOLUTION_GO_INSTANCE_TOKEN = SECRET  # the receipt comes from the instance we send through
+    listener = make_trigger(source="whatsapp")  # the instance holding SECRET, which sent the message
     execution = make_failed_execution()
     SentMessage.objects.create(
-        execution=execution, message_id="3EB0DELIVERED000000000", recipient="x", sent_at=timezone.now()
+        execution=execution,
+        instance=listener.instance,
+        message_id="3EB0DELIVERED000000000",
+        recipient="x",
+        sent_at=timezone.now(),
     )
     receipt = {
         **RECEIPT,
         "state": "Delivered",
         "data": {**RECEIPT["data"], "MessageIDs": ["3EB0DELIVERED000000000"]},
     }
-    client.post(webhook_path(make_trigger(source="whatsapp")), receipt, content_type="application/json")
+    client.post(webhook_path(listener), receipt, content_type="application/json")
     return execution
 
 

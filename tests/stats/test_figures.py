@@ -13,9 +13,11 @@ from rest_framework.test import APIClient
 
 from tests.support.commands import run_command
 from tests.support.processes import ROOT, process_env
+from tests.support.sandbox import SANDBOX_TOKEN
 from triggers.execute import executor
-from triggers.models import ExecutionEvent, TriggerExecution, WatermarkState
+from triggers.models import ExecutionEvent, SentMessage, TriggerExecution
 from triggers.stats.figures import compute_stats
+from whatsapp.models import Instance
 
 NOW = timezone.now()
 
@@ -37,6 +39,13 @@ def seeded(make_trigger):
             ExecutionEvent.objects.create(execution=sent, kind=kind, at=NOW - ago)
 
     sent = execution(timedelta(hours=1), "completed", wa=1)
+    # Three messages the number accepted in the last 24 hours: the watermark's measure.
+    number = main_instance()
+    for minutes in (30, 90, 23 * 60):
+        message = SentMessage.objects.create(
+            execution=sent, instance=number, message_id=f"seeded-{minutes}", recipient="x", sent_at=NOW
+        )
+        SentMessage.objects.filter(pk=message.pk).update(sent_at=NOW - timedelta(minutes=minutes))
     execution(timedelta(hours=2), "failed_retryable", wa=3)  # in the DLQ
     execution(timedelta(hours=5), "failed_retryable", wa=2, redelivery_at=NOW + timedelta(minutes=5))
     execution(timedelta(days=3), "failed", wa=1)
@@ -110,10 +119,20 @@ def test_duplicates_are_counted_when_they_arrive_through_the_webhook(make_trigge
     assert compute_stats(1).as_dict()["idempotent_replays"] == 3
 
 
-def sends(make_trigger, count: int) -> None:
+def main_instance() -> Instance:
+    return Instance.objects.get_or_create(name="main", defaults={"token": "main-token-0123456789"})[0]
+
+
+def sends(make_trigger, count: int, *, instance: Instance | None = None) -> None:
+    """Record `count` messages the instance (default `main`) accepted just now, each of an execution."""
     trigger = make_trigger()
-    TriggerExecution.objects.bulk_create(
+    executions = TriggerExecution.objects.bulk_create(
         TriggerExecution(trigger=trigger, status="completed", whatsapp_attempts=1) for _ in range(count)
+    )
+    number = instance or main_instance()
+    SentMessage.objects.bulk_create(
+        SentMessage(execution=each, instance=number, message_id=f"m-{each.pk}", recipient="x", sent_at=NOW)
+        for each in executions
     )
 
 
@@ -128,7 +147,7 @@ def test_50_whatsapp_sends_in_24_hours_are_below_the_watermark_and_51_hit_it(mak
 
 def test_sends_older_than_24_hours_do_not_count_whatever_the_window(make_trigger):
     sends(make_trigger, 51)
-    TriggerExecution.objects.update(created_at=NOW - timedelta(hours=25))
+    SentMessage.objects.update(sent_at=NOW - timedelta(hours=25))
 
     assert compute_stats(30, now=NOW).as_dict()["circuit_breaker_watermark_hit"] is False
 
@@ -137,13 +156,13 @@ def test_reading_the_stats_writes_nothing_not_even_a_watermark_flip(make_trigger
     sends(make_trigger, 51)
 
     assert compute_stats(1).watermark.hit is True
-    assert not WatermarkState.objects.exists()
+    assert Instance.objects.get().watermark_hit is False
 
 
 def test_a_send_that_crosses_the_watermark_logs_the_flip_without_anyone_reading_stats(
     make_trigger, sandbox, caplog
 ):
-    sends(make_trigger, 50)
+    sends(make_trigger, 50, instance=Instance.objects.create(name="sandbox", token=SANDBOX_TOKEN))
     trigger = make_trigger(
         action_type="whatsapp", action_payload={"message": "hi"}, recipient="5511988887777"
     )
@@ -153,15 +172,16 @@ def test_a_send_that_crosses_the_watermark_logs_the_flip_without_anyone_reading_
         executor.execute(execution.pk)
 
     assert [r.getMessage() for r in caplog.records if r.name == "evonexus.stats"] == [
-        "evt=circuit_breaker_watermark_hit sends_24h=51 threshold=50"
+        "evt=circuit_breaker_watermark_hit instance=sandbox sends_24h=51 threshold=50"
     ]
-    assert WatermarkState.objects.get().hit is True
+    assert Instance.objects.get().watermark_hit is True
 
 
 def stats_calls_in_two_processes(calls_each: int, **env: str) -> str:
     code = (
         "import django; django.setup(); from triggers.stats.figures import check_watermark; "
-        f"[check_watermark() for _ in range({calls_each})]"
+        "from whatsapp.models import Instance; number = Instance.objects.get(); "
+        f"[check_watermark(number) for _ in range({calls_each})]"
     )
     processes = [
         subprocess.Popen(
@@ -184,12 +204,13 @@ def test_the_watermark_warning_is_logged_once_across_processes_and_the_clearing_
 
     assert hit_logs.count("evt=circuit_breaker_watermark_hit") == 1
     assert re.search(
-        r"WARNING evonexus.stats evt=circuit_breaker_watermark_hit sends_24h=51 threshold=50", hit_logs
+        r"WARNING evonexus.stats evt=circuit_breaker_watermark_hit instance=main sends_24h=51 threshold=50",
+        hit_logs,
     )
     assert "watermark_cleared" not in hit_logs
     assert cleared_logs.count("evt=circuit_breaker_watermark_cleared") == 1
     assert "INFO evonexus.stats evt=circuit_breaker_watermark_cleared" in cleared_logs
-    assert WatermarkState.objects.get().hit is False
+    assert Instance.objects.get().watermark_hit is False
 
 
 def test_the_api_needs_the_view_permission_on_executions_like_the_stats_page(django_user_model, db):
@@ -288,7 +309,7 @@ def test_the_stats_page_shows_1_7_and_30_days_with_links_and_a_green_badge(viewe
     page = viewer.get("/admin/triggers/executionstats/").content.decode()
 
     assert "last 1 day" in page and "last 7 days" in page and "last 30 days" in page
-    assert "below watermark (3/50 in the last 24 h)" in page
+    assert "below watermark (main: 3/50 in the last 24 h)" in page
     assert '<a href="/admin/triggers/triggerexecution/?status=failed_retryable">2</a>' in page
     assert '<a id="dlq-size" href="/admin/triggers/triggerexecution/?status=dlq">1</a>' in page
 
@@ -300,7 +321,7 @@ def test_the_stats_page_and_the_executions_list_show_the_amber_badge_when_hit(vi
     executions_page = viewer.get("/admin/triggers/triggerexecution/").content.decode()
 
     for page in (stats_page, executions_page):
-        assert "watermark hit (51/50 in the last 24 h) — slow down WhatsApp volume" in page
+        assert "watermark hit on main (51/50 in the last 24 h) — slow down WhatsApp volume" in page
 
 
 def test_the_executions_list_shows_the_green_badge_below_the_watermark(viewer):

@@ -20,6 +20,7 @@ from triggers.operate.replay import replay_execution
 from triggers.receive.recording import record_event
 from triggers.stats import rollup
 from triggers.stats.figures import compute_stats, window_start
+from whatsapp.models import Instance
 
 pytestmark = pytest.mark.postgresql
 
@@ -82,11 +83,11 @@ def mixed_workload(make_trigger, scripts_dir, settings):
     reaper.reap()
     TriggerExecution.objects.filter(pk=failing[1]).update(created_at=timezone.now() - timedelta(days=3))
     done = TriggerExecution.objects.filter(status="completed").values_list("pk", flat=True)
+    number = Instance.objects.create(name="main", token="the-instance-token-0123456789")
     for n, pk in enumerate(done[:3]):
-        record_sent(pk, f"msg-{n}", "5511988887777")
-    settings.EVOLUTION_GO_INSTANCE_TOKEN = "the-instance-token-0123456789"
-    apply_receipt(["msg-0", "msg-1"], "Delivered", account="the-instance-token-0123456789")
-    apply_receipt(["msg-0"], "Read", account="the-instance-token-0123456789")
+        record_sent(number, pk, f"msg-{n}", "5511988887777")
+    apply_receipt(["msg-0", "msg-1"], "Delivered", instance_id=number.pk)
+    apply_receipt(["msg-0"], "Read", instance_id=number.pk)
     return ok
 
 

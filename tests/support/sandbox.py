@@ -4,10 +4,14 @@ import time
 
 import requests
 
+from tests.support.signing import SECRET
 from whatsapp.sandbox import SandboxServer, SandboxState
 
 SANDBOX_TOKEN = "sandbox-instance-token-for-tests"
 SANDBOX_GLOBAL_KEY = "sandbox-global-key-for-tests"
+# A second number on the same server, whose token is the tests' usual trigger secret: a
+# `whatsapp` trigger made with it listens to this instance, and answers through it.
+SIGNED_INSTANCE = "signed"
 
 
 class Sandbox:
@@ -16,6 +20,7 @@ class Sandbox:
     def __init__(self, **config):
         # The server waits 30 s between webhook attempts; tests cannot.
         config.setdefault("webhook_retry_seconds", 1.0)
+        config.setdefault("instances", {SIGNED_INSTANCE: SECRET})
         self.state = SandboxState(instance_token=SANDBOX_TOKEN, global_key=SANDBOX_GLOBAL_KEY, **config)
         self.server = SandboxServer("127.0.0.1", 0, self.state)
         self.server.start_in_thread()

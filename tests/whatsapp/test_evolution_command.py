@@ -46,7 +46,7 @@ def test_set_proxy_sets_the_instances_proxy(sandbox):
     code, _ = evolution("set_proxy", "--id", INSTANCE_ID, "--host", "proxy.internal", "--port", "3128")
 
     assert code == 0
-    assert sandbox.state.proxy["host"] == "proxy.internal"
+    assert sandbox.state.first.proxy["host"] == "proxy.internal"
 
 
 def test_check_says_whether_numbers_are_on_whatsapp(sandbox):
@@ -137,7 +137,7 @@ def test_connect_refuses_an_event_name_the_server_would_drop_before_any_request(
 
     assert code == 1
     assert "unknown event type(s) MESSAGES" in output["error"]
-    assert sandbox.state.webhook_url == ""
+    assert sandbox.state.first.webhook_url == ""
 
 
 def test_connect_checks_what_the_server_stored(sandbox, monkeypatch):

@@ -1,4 +1,4 @@
-"""The WhatsApp gateway breaker: pause sends while the instance is down, resume by itself.
+"""The WhatsApp gateway breaker: pause an instance's sends while it is down, resume by itself.
 
 When Evolution Go's instance is not connected (the phone is offline, the session
 expired), every send fails with `client disconnected` after up to 48 s inside the
@@ -21,12 +21,12 @@ in arrival order, spaced `GATEWAY_RELEASE_INTERVAL_SECONDS` apart; its failure
 opens it again. An operator may close it by hand, or open it for maintenance
 (then only an operator closes it).
 
-The state is one database row, and every move is a conditional UPDATE, so any
-number of workers agree on it. This module is the state machine; the executor
+Each instance (one WhatsApp number) has its own breaker, one database row, and
+every move is a conditional UPDATE, so any number of workers agree on it; one
+number down holds only its own sends. This module is the state machine; the executor
 (`triggers/execute/executor.py`) releases waiting executions and queues the probes.
 """
 
-import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,7 +40,7 @@ from evonexus.logs import log_event
 from triggers.choices import ExecutionStatus, HoldReason
 from triggers.models import GatewayBreaker, TriggerExecution
 from triggers.stats.metrics import BREAKER_TRANSITIONS
-from whatsapp.client import client_from_settings
+from whatsapp.models import Instance
 from whatsapp.retry import RetryPolicy
 
 logger = logging.getLogger("evonexus.breaker")
@@ -48,19 +48,20 @@ logger = logging.getLogger("evonexus.breaker")
 State = GatewayBreaker.State
 
 
-def _row() -> GatewayBreaker:
-    return GatewayBreaker.objects.get_or_create(pk=1)[0]
+def _row(instance: Instance) -> GatewayBreaker:
+    return GatewayBreaker.objects.get_or_create(instance=instance)[0]
 
 
-def _breaker() -> QuerySet[GatewayBreaker]:
-    """Return the breaker's row as a query, for conditional updates."""
-    _row()
-    return GatewayBreaker.objects.filter(pk=1)
+def _breaker(instance: Instance) -> QuerySet[GatewayBreaker]:
+    """Return the instance's breaker row as a query, for conditional updates."""
+    _row(instance)
+    return GatewayBreaker.objects.filter(instance=instance)
 
 
-def waiting() -> QuerySet[TriggerExecution]:
-    """Return the executions waiting for the gateway, oldest first."""
-    return TriggerExecution.objects.held(HoldReason.GATEWAY_DOWN)
+def waiting(instance: Instance | None = None) -> QuerySet[TriggerExecution]:
+    """Return the executions waiting for `instance` (`None`: for any instance), oldest first."""
+    held = TriggerExecution.objects.held(HoldReason.GATEWAY_DOWN)
+    return held if instance is None else held.filter(trigger__instance=instance)
 
 
 def _longer_interval(breaker: GatewayBreaker) -> int:
@@ -80,16 +81,12 @@ def _closing(now: datetime) -> dict:
     }
 
 
-def _transition(to: str, now: datetime, **fields) -> None:
+def _transition(instance: Instance, to: str, now: datetime, **fields) -> None:
     BREAKER_TRANSITIONS.labels(to).inc()
     level = logging.WARNING if to == State.OPEN else logging.INFO
-    log_event(logger, "gateway_breaker", level=level, state=to, waiting=waiting().count(), **fields)
-
-
-def is_gateway_instance(token: str | None) -> bool:
-    """Return whether `token` is the instance token we send through (constant time)."""
-    ours = settings.EVOLUTION_GO_INSTANCE_TOKEN
-    return bool(token and ours) and hmac.compare_digest(token.encode(), ours.encode())
+    count = waiting(instance).count()
+    name = instance.name
+    log_event(logger, "gateway_breaker", level=level, instance=name, state=to, waiting=count, **fields)
 
 
 def enabled() -> bool:
@@ -97,20 +94,22 @@ def enabled() -> bool:
     return settings.GATEWAY_BREAKER_FAILURES > 0
 
 
-def may_send(execution_id: int) -> bool:
-    """Return whether execution `execution_id` may contact the gateway now.
+def may_send(instance: Instance, execution_id: int) -> bool:
+    """Return whether execution `execution_id` may contact `instance` now.
 
     Always when the breaker is off or closed; when half-open, only the trial.
     """
     if not enabled():
         return True
-    breaker = _row()
+    breaker = _row(instance)
     if breaker.state == State.CLOSED:
         return True
     return breaker.state == State.HALF_OPEN and breaker.trial_execution_id == execution_id
 
 
-def note_not_connected(error: str, *, failures: int = 1, now: datetime | None = None) -> datetime | None:
+def note_not_connected(
+    instance: Instance, error: str, *, failures: int = 1, now: datetime | None = None
+) -> datetime | None:
     """Return when to probe, if this send that found the gateway down opened the breaker.
 
     `failures` counts the send's attempts (each was a "not connected"). The
@@ -119,7 +118,7 @@ def note_not_connected(error: str, *, failures: int = 1, now: datetime | None = 
     half-open trial fails (probing then half as often).
     """
     now = now or timezone.now()
-    breaker = _breaker()
+    breaker = _breaker(instance)
     breaker.update(consecutive_failures=F("consecutive_failures") + max(failures, 1), last_error=error[:500])
     interval = settings.GATEWAY_PROBE_MIN_SECONDS
     opened = breaker.filter(
@@ -134,7 +133,7 @@ def note_not_connected(error: str, *, failures: int = 1, now: datetime | None = 
     )
     if not opened:
         # A failed trial: back to open, probing less often.
-        interval = _longer_interval(_row())
+        interval = _longer_interval(_row(instance))
         opened = breaker.filter(state=State.HALF_OPEN).update(
             state=State.OPEN,
             trial_execution_id=None,
@@ -144,7 +143,7 @@ def note_not_connected(error: str, *, failures: int = 1, now: datetime | None = 
         )
     if not opened:
         return None
-    _transition(State.OPEN, now, error=error[:200], next_probe_in_s=interval)
+    _transition(instance, State.OPEN, now, error=error[:200], next_probe_in_s=interval)
     return now + timedelta(seconds=interval)
 
 
@@ -154,7 +153,13 @@ MAX_BAN = timedelta(days=30)
 EVENT_PROBE_INTERVAL = timedelta(seconds=10)
 
 
+def ban_length(ban_seconds: float | None) -> timedelta:
+    """Return how long a ban of `ban_seconds` holds sends: `MAX_BAN` at most, and when unknown."""
+    return MAX_BAN if ban_seconds is None else min(timedelta(seconds=max(ban_seconds, 0)), MAX_BAN)
+
+
 def connection_lost(
+    instance: Instance,
     how: str, *, error: str, ban_seconds: float | None = None, now: datetime | None = None
 ) -> datetime | None:
     """Return when to probe, after the instance said its connection is gone (`None`: do not probe).
@@ -172,9 +177,8 @@ def connection_lost(
         probe_at = None
         changes["logged_out"] = True
     elif how == "banned":
-        length = MAX_BAN if ban_seconds is None else min(timedelta(seconds=ban_seconds), MAX_BAN)
-        probe_at = changes["banned_until"] = now + length
-    opening = _breaker().filter(manual=False).exclude(state=State.OPEN, logged_out=True)
+        probe_at = changes["banned_until"] = now + ban_length(ban_seconds)
+    opening = _breaker(instance).filter(manual=False).exclude(state=State.OPEN, logged_out=True)
     if how == "disconnected":
         opening = opening.exclude(state=State.OPEN)
     elif how == "banned":
@@ -187,18 +191,19 @@ def connection_lost(
     )
     if not moved:
         return None
-    _transition(State.OPEN, now, error=error[:200], reason=how)
+    _transition(instance, State.OPEN, now, error=error[:200], reason=how)
     if how == "logged_out":
         log_event(
             logger,
             "gateway_logged_out",
             level=logging.ERROR,
-            action="pair the phone again (manage.py evolution qr or pair); sends wait until then",
+            instance=instance.name,
+            action=f"pair the phone again (manage.py evolution qr --instance {instance.name}); sends wait",
         )
     return probe_at
 
 
-def claim_event_probe(*, now: datetime | None = None) -> bool:
+def claim_event_probe(instance: Instance, *, now: datetime | None = None) -> bool:
     """Return whether a connection event may have a status probe now (one per `EVENT_PROBE_INTERVAL`).
 
     A forged or repeated `Connected` costs at most that: it never moves the
@@ -206,31 +211,31 @@ def claim_event_probe(*, now: datetime | None = None) -> bool:
     """
     now = now or timezone.now()
     due = Q(event_probe_at__isnull=True) | Q(event_probe_at__lte=now - EVENT_PROBE_INTERVAL)
-    return bool(_breaker().filter(due).update(event_probe_at=now))
+    return bool(_breaker(instance).filter(due).update(event_probe_at=now))
 
 
-def note_paired(*, now: datetime | None = None) -> None:
+def note_paired(instance: Instance, *, now: datetime | None = None) -> None:
     """Clear the logged-out hold once a probe found the instance connected and logged in again."""
-    _breaker().filter(logged_out=True).update(logged_out=False, changed_at=now or timezone.now())
+    _breaker(instance).filter(logged_out=True).update(logged_out=False, changed_at=now or timezone.now())
 
 
-def note_connected(*, now: datetime | None = None) -> bool:
+def note_connected(instance: Instance, *, now: datetime | None = None) -> bool:
     """Return whether waiting executions may go, after a send reached a connected gateway.
 
     Resets the failure count and closes an open or half-open breaker (unless
     an operator holds it open).
     """
     now = now or timezone.now()
-    breaker = _breaker()
+    breaker = _breaker(instance)
     breaker.exclude(consecutive_failures=0).update(consecutive_failures=0)
     closable = breaker.filter(state__in=(State.OPEN, State.HALF_OPEN), manual=False, logged_out=False)
     closed = closable.exclude(banned_until__gt=now).update(**_closing(now))
     if closed:
-        _transition(State.CLOSED, now)
-    return _row().state == State.CLOSED
+        _transition(instance, State.CLOSED, now)
+    return _row(instance).state == State.CLOSED
 
 
-def begin_trial(*, now: datetime | None = None) -> int | None:
+def begin_trial(instance: Instance, *, now: datetime | None = None) -> int | None:
     """Return the waiting execution chosen as the half-open trial (the caller releases it), or `None`.
 
     Called when the gateway looks connected again (a probe, a `Connected`
@@ -238,22 +243,22 @@ def begin_trial(*, now: datetime | None = None) -> int | None:
     operator stays open.
     """
     now = now or timezone.now()
-    oldest = waiting().values_list("pk", flat=True).first()
-    breaker = _breaker().filter(state=State.OPEN, manual=False, logged_out=False)
+    oldest = waiting(instance).values_list("pk", flat=True).first()
+    breaker = _breaker(instance).filter(state=State.OPEN, manual=False, logged_out=False)
     breaker = breaker.exclude(banned_until__gt=now)
     if oldest is None:
         if breaker.update(**_closing(now)):
-            _transition(State.CLOSED, now)
+            _transition(instance, State.CLOSED, now)
         return None
     # A ban is over once a trial may begin (the exclude above).
     trial = {"trial_execution_id": oldest, "banned_until": None, "changed_at": now}
     if not breaker.update(state=State.HALF_OPEN, **trial):
         return None
-    _transition(State.HALF_OPEN, now, trial=oldest)
+    _transition(instance, State.HALF_OPEN, now, trial=oldest)
     return oldest
 
 
-def probe(*, now: datetime | None = None) -> tuple[bool, datetime | None]:
+def probe(instance: Instance, *, now: datetime | None = None) -> tuple[bool, datetime | None]:
     """Return whether a due probe found the instance connected, and when to probe next.
 
     Only an open breaker whose probe is due is probed, by one process (the
@@ -261,44 +266,54 @@ def probe(*, now: datetime | None = None) -> tuple[bool, datetime | None]:
     `GATEWAY_PROBE_MAX_SECONDS`). `(False, None)`: nothing was due.
     """
     now = now or timezone.now()
-    current = _row()
+    current = _row(instance)
     if current.state != State.OPEN or current.manual or current.logged_out or current.next_probe_at is None:
         return False, None
     interval = _longer_interval(current)
-    claimed = _breaker().filter(
+    claimed = _breaker(instance).filter(
         state=State.OPEN, manual=False, next_probe_at=current.next_probe_at, next_probe_at__lte=now
     ).update(probe_interval_seconds=interval, next_probe_at=now + timedelta(seconds=interval))
     if not claimed:
         return False, None
-    connected, error = instance_connected()
-    log_event(logger, "gateway_probe", connected=connected, error=error, next_probe_in_s=interval)
+    connected, error = instance_connected(instance)
+    fields = {"connected": connected, "error": error, "next_probe_in_s": interval}
+    log_event(logger, "gateway_probe", instance=instance.name, **fields)
     return connected, now + timedelta(seconds=interval)
 
 
-def instance_connected() -> tuple[bool, str]:
-    """Return whether `/instance/status` says the instance is connected and logged in, and any error."""
-    status = client_from_settings(policy=RetryPolicy(max_attempts=1)).status()
+def instance_connected(instance: Instance) -> tuple[bool, str]:
+    """Return whether `/instance/status` says the instance is connected and logged in, and any error.
+
+    What it says is recorded as the instance's state; an unreachable server tells nothing.
+    """
+    status = instance.client(policy=RetryPolicy(max_attempts=1)).status()
     data = status.data if isinstance(status.data, dict) else {}
-    return status.ok and data.get("Connected") is True and data.get("LoggedIn") is True, status.error
+    connected = status.ok and data.get("Connected") is True and data.get("LoggedIn") is True
+    if connected:
+        instance.note_state(Instance.State.CONNECTED)
+    elif status.ok:
+        gone = Instance.State.DISCONNECTED if data.get("LoggedIn") is not False else Instance.State.LOGGED_OUT
+        instance.note_state(gone)
+    return connected, status.error
 
 
-def trial_outcome() -> str | None:
+def trial_outcome(instance: Instance) -> str | None:
     """Return the status of a half-open breaker's trial execution (`None` when not half-open)."""
-    current = _row()
+    current = _row(instance)
     if current.state != State.HALF_OPEN:
         return None
     found = TriggerExecution.objects.filter(pk=current.trial_execution_id).values_list("status", flat=True)
     return found.first() or ExecutionStatus.FAILED
 
 
-def set_by_operator(open_: bool, *, user: str, now: datetime | None = None) -> bool:
+def set_by_operator(instance: Instance, open_: bool, *, user: str, now: datetime | None = None) -> bool:
     """Return whether an operator's open (maintenance) or close changed the breaker.
 
     Opened by hand, it stays open (no probes, no `Connected`) until closed by
     hand; the caller releases the waiting executions after a close.
     """
     now = now or timezone.now()
-    breaker = _breaker()
+    breaker = _breaker(instance)
     if open_:
         changed = breaker.exclude(state=State.OPEN, manual=True).update(
             state=State.OPEN,
@@ -314,14 +329,15 @@ def set_by_operator(open_: bool, *, user: str, now: datetime | None = None) -> b
             **_closing(now), manual=False, consecutive_failures=0, logged_out=False, changed_by=user
         )
     if changed:
-        _transition(State.OPEN if open_ else State.CLOSED, now, user=user)
+        _transition(instance, State.OPEN if open_ else State.CLOSED, now, user=user)
     return bool(changed)
 
 
 @dataclass(frozen=True)
 class BreakerStatus:
-    """The breaker as operators see it: the banner, /healthz, the metrics."""
+    """An instance's breaker as operators see it: the banner, /healthz, the metrics."""
 
+    instance: str
     state: str
     since: datetime | None
     waiting: int
@@ -337,6 +353,7 @@ class BreakerStatus:
 
     def as_dict(self) -> dict:
         return {
+            "instance": self.instance,
             "state": self.state,
             "since": self.since.isoformat() if self.since else None,
             "waiting": self.waiting,
@@ -347,16 +364,31 @@ class BreakerStatus:
         }
 
 
-def status() -> BreakerStatus:
-    """Return the breaker's state now (two small queries)."""
-    current = _row()
+def status(instance: Instance) -> BreakerStatus:
+    """Return the instance's breaker state now (two small queries)."""
+    current = _row(instance)
     return BreakerStatus(
+        instance=instance.name,
         state=current.state,
         since=current.opened_at or (current.changed_at if current.state != State.CLOSED else None),
-        waiting=waiting().count(),
+        waiting=waiting(instance).count(),
         next_check=current.next_probe_at,
         manual=current.manual,
         last_error=current.last_error,
         logged_out=current.logged_out,
         banned_until=current.banned_until,  # every close clears it
     )
+
+
+def statuses() -> list[BreakerStatus]:
+    """Return every instance's breaker state, by instance name."""
+    return [status(instance) for instance in Instance.objects.order_by("name")]
+
+
+def open_statuses() -> list[BreakerStatus]:
+    """Return the states of the breakers holding sends back (open or half-open), by instance name.
+
+    One query when every breaker is closed: the banner's cost on every admin page.
+    """
+    rows = GatewayBreaker.objects.exclude(state=State.CLOSED).select_related("instance")
+    return [status(row.instance) for row in rows.order_by("instance__name")]

@@ -17,8 +17,6 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-from django.conf import settings
-
 from triggers.choices import ActionType, Source
 from triggers.models import Trigger
 from whatsapp.client import EvolutionClient, GatewayResult
@@ -53,14 +51,16 @@ def is_demo(trigger: Trigger) -> bool:
 def demo_refusal(trigger: Trigger) -> str | None:
     """Return why the demo trigger may not send now, or `None` (it may, or it is no demo).
 
-    It may send only to the sandbox it was made for: a gateway on this machine
-    (loopback) that takes the demo's public instance token. Anything else
-    would make it an open relay: anyone could send any text to any number.
+    It may send only to the sandbox it was made for: its instance (the one
+    holding the demo's public token) on a server on this machine (loopback).
+    Anything else would make it an open relay: anyone could send any text to
+    any number.
     """
     if not is_demo(trigger):
         return None
-    host = urlsplit(settings.EVOLUTION_GO_URL).hostname or ""
-    if host in ("127.0.0.1", "localhost", "::1") and settings.EVOLUTION_GO_INSTANCE_TOKEN == trigger.secret:
+    instance = trigger.instance
+    host = urlsplit(instance.server_url).hostname or "" if instance is not None else ""
+    if host in ("127.0.0.1", "localhost", "::1") and instance.holds_token(trigger.secret):
         return None
     return "the demo trigger only sends to the local sandbox, and the configured gateway is not it"
 

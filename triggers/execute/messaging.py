@@ -11,6 +11,7 @@ from triggers.outcomes import ActionOutcome
 from triggers.templating import render_message
 from whatsapp import client as gateway
 from whatsapp.media import media_type_for
+from whatsapp.models import Instance
 
 MAX_REPLY_CHARS = 4096
 
@@ -55,12 +56,13 @@ def send_message(
     text: str,
     recipient: str,
     *,
+    instance: Instance,
     execution_id: int,
     message_seed: str,
     media: Media | None = None,
     may_wait: bool = True,
 ) -> ActionOutcome:
-    """Return the `ActionOutcome` of sending `text` (or `media`, captioned by it) to `recipient`.
+    """Return the `ActionOutcome` of sending `text` (or `media`, captioned by it) from `instance`.
 
     `message_seed` fixes the WhatsApp message id, so every attempt of this
     send, and every retry after an ambiguous timeout, carries the same id. A
@@ -69,7 +71,7 @@ def send_message(
     connected surely did not go out: with the gateway breaker on and
     `may_wait`, the execution waits (`held`) to send it later, under the same id.
     """
-    client = gateway.client_from_settings()
+    client = instance.client()
     message_id = gateway.derive_message_id(message_seed)
     if media is None:
         result = client.send_text(recipient, text, message_id=message_id)
@@ -79,8 +81,8 @@ def send_message(
         )
     if result.ok:
         chat = result.data.get("Info", {}).get("Chat") if isinstance(result.data, dict) else None
-        record_sent(execution_id, result.message_id, chat or recipient)
-        summary = f"sent WhatsApp message {result.message_id} to {recipient}"
+        record_sent(instance, execution_id, result.message_id, chat or recipient)
+        summary = f"sent WhatsApp message {result.message_id} to {recipient} from {instance.name}"
         return ActionOutcome(
             ExecutionStatus.COMPLETED, None, summary, "", result.attempts, whatsapp_attempts=result.attempts
         )
@@ -102,7 +104,7 @@ def message_seed(execution: TriggerExecution) -> str:
 
 
 def send_event_message(
-    payload: dict, configured_recipient: str, event: dict, *, execution: TriggerExecution
+    payload: dict, configured_recipient: str, event: dict, *, execution: TriggerExecution, instance: Instance
 ) -> ActionOutcome:
     """Return the outcome of the `whatsapp` action: the rendered message (or media) to the recipient.
 
@@ -126,11 +128,13 @@ def send_event_message(
     elif not text:
         return ActionOutcome.permanent("the message template rendered to an empty message", attempts=0)
     seed = message_seed(execution)
-    return send_message(text, recipient, execution_id=execution.pk, message_seed=seed, media=media)
+    return send_message(
+        text, recipient, instance=instance, execution_id=execution.pk, message_seed=seed, media=media
+    )
 
 
 def reply_with_output(
-    output: str, configured_recipient: str, event: dict, *, execution: TriggerExecution
+    output: str, configured_recipient: str, event: dict, *, execution: TriggerExecution, instance: Instance
 ) -> ActionOutcome:
     """Return the outcome of answering the event's sender with a script's output.
 
@@ -146,6 +150,8 @@ def reply_with_output(
     seed = message_seed(execution) + ":reply"
     # The script has run: waiting would run it again on release, so a reply that meets a
     # down gateway fails as before (to the dead-letter queue) rather than wait.
-    sent = send_message(text, recipient, execution_id=execution.pk, message_seed=seed, may_wait=False)
+    sent = send_message(
+        text, recipient, instance=instance, execution_id=execution.pk, message_seed=seed, may_wait=False
+    )
     summary = f"{output.rstrip()}\n---\n{sent.summary}" if sent.summary else output
     return dataclasses.replace(sent, summary=summary)

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils.decorators import method_decorator
 from django_ratelimit.decorators import ratelimit
@@ -18,7 +19,7 @@ from rest_framework.views import APIView
 
 from triggers.choices import ErrorCategory, ExecutionStatus
 from triggers.models import Trigger, TriggerExecution
-from triggers.operate import replay, rotation
+from triggers.operate import instances, replay, rotation
 from triggers.operate.permissions import (
     FORCE_REPLAY,
     CanChangeTriggers,
@@ -26,8 +27,14 @@ from triggers.operate.permissions import (
     CanViewExecutions,
     ModelPermissions,
 )
-from triggers.operate.serializers import ExecutionSerializer, SecretRotationSerializer, TriggerSerializer
+from triggers.operate.serializers import (
+    ExecutionSerializer,
+    InstanceSerializer,
+    SecretRotationSerializer,
+    TriggerSerializer,
+)
 from triggers.stats import figures
+from whatsapp.models import Instance
 
 
 class TriggerViewSet(viewsets.ModelViewSet):
@@ -255,3 +262,36 @@ class StatsView(APIView):
                 {"days": [f"Must be an integer number of days (1-30), not {raw[:20]!r}."]}
             ) from None
         return Response(figures.compute_stats(days).as_dict())
+
+
+class InstanceViewSet(viewsets.ModelViewSet):
+    """Create, list, change and delete WhatsApp instances (staff with the matching instance permission).
+
+    The token is write-only. An instance that triggers name cannot be deleted
+    (409). Two creates racing for one name or token: one wins, the other 400s.
+    """
+
+    permission_classes = [IsAdminUser, ModelPermissions]
+    queryset = Instance.objects.prefetch_related("triggers").order_by("name")
+    serializer_class = InstanceSerializer
+    lookup_field = "name"
+
+    def perform_create(self, serializer: InstanceSerializer) -> None:
+        self._save(serializer)
+
+    def perform_update(self, serializer: InstanceSerializer) -> None:
+        self._save(serializer)
+
+    def _save(self, serializer: InstanceSerializer) -> None:
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            raise ValidationError({"detail": ["Another instance holds this name or token."]}) from None
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        try:
+            instances.delete_instance(self.get_object())
+        except instances.InstanceInUse as exc:
+            return Response({"error": "instance_in_use", "detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)

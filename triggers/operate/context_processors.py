@@ -1,4 +1,4 @@
-"""What every admin page shows: the WhatsApp gateway breaker's banner while sends wait."""
+"""What every admin page shows: a banner for each WhatsApp instance whose breaker holds sends back."""
 
 from django.http import HttpRequest
 
@@ -6,13 +6,13 @@ from triggers.execute import breaker
 
 
 def gateway_banner(request: HttpRequest) -> dict:
-    """Return `gateway_breaker` (a `BreakerStatus`) for staff on admin pages while it holds sends back.
+    """Return `gateway_breakers` (a `BreakerStatus` per instance down) for staff on admin pages.
 
-    Elsewhere, and while the breaker is closed, nothing: the banner costs one
+    Elsewhere, and while every breaker is closed, nothing: the banner costs one
     small query per admin page and none anywhere else.
     """
     user = getattr(request, "user", None)
     if not request.path.startswith("/admin/") or not (user and user.is_active and user.is_staff):
         return {}
-    status = breaker.status()
-    return {"gateway_breaker": status} if status.open else {}
+    down = breaker.open_statuses()
+    return {"gateway_breakers": down} if down else {}

@@ -12,16 +12,16 @@ from triggers.stats.metrics import metrics_view
 def healthz(request: HttpRequest) -> JsonResponse:
     """Return 200 when the database answers, 503 when it does not (for load balancers; no auth).
 
-    The WhatsApp gateway breaker's state comes along as a detail: a gateway that
-    is down does not make this service unhealthy (its sends wait), but the
-    operator wants to see it.
+    Each WhatsApp instance's breaker comes along as a detail (`gateways`, by
+    instance name): a number that is down does not make this service unhealthy
+    (its sends wait), but the operator wants to see it.
     """
     try:
         Trigger.objects.exists()
-        gateway = breaker.status().as_dict()
+        gateways = [status.as_dict() for status in breaker.statuses()]
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok", "gateway": gateway})
+    return JsonResponse({"status": "ok", "database": "ok", "gateways": gateways})
 
 
 urlpatterns = [

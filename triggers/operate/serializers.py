@@ -11,6 +11,7 @@ from triggers.validators import (
     validate_event_filter,
     validate_key_paths,
 )
+from whatsapp.models import Instance
 
 
 class StrictStringsMixin:
@@ -63,6 +64,14 @@ class TriggerSerializer(StrictStringsMixin, serializers.ModelSerializer):
         help_text="Shared secret for signatures; generated (32 random bytes, hex) when omitted.",
     )
 
+    instance = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=Instance.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text=Trigger._meta.get_field("instance").help_text,
+    )
+
     secret_rotation_in_progress = serializers.SerializerMethodField(
         help_text="Whether a next secret verifies beside the current one (see /secret-rotation)."
     )
@@ -81,6 +90,7 @@ class TriggerSerializer(StrictStringsMixin, serializers.ModelSerializer):
             "action_type",
             "action_payload",
             "recipient",
+            "instance",
             "secret",
             "auto_redeliveries",
             "enabled",
@@ -108,6 +118,22 @@ class TriggerSerializer(StrictStringsMixin, serializers.ModelSerializer):
             validate_action_payload(action_type, payload)
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"action_payload": exc.messages}) from None
+        # Which WhatsApp number: the model's rule (several instances and none named: a 400).
+        current = self.instance
+        fields = {name: attrs.get(name, getattr(current, name, None)) for name in ("source", "instance")}
+        probe = Trigger(
+            source=fields["source"] or "custom",
+            action_type=action_type,
+            action_payload=payload,
+            secret=attrs.get("secret") or "",
+            instance=fields["instance"],
+        )
+        if probe.source == "whatsapp" and probe.instance is None and not attrs.get("secret"):
+            probe.secret = getattr(self.instance, "secret", "")
+        try:
+            probe.choose_instance()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
         return attrs
 
 
@@ -115,10 +141,11 @@ class SentMessageSerializer(serializers.ModelSerializer):
     """A WhatsApp message an execution sent, with WhatsApp's delivery and read times."""
 
     id = serializers.CharField(source="message_id", read_only=True)
+    instance = serializers.SlugRelatedField(slug_field="name", read_only=True)
 
     class Meta:
         model = SentMessage
-        fields = ["id", "recipient", "sent_at", "delivered_at", "read_at"]
+        fields = ["id", "instance", "recipient", "sent_at", "delivered_at", "read_at"]
         read_only_fields = fields
 
 
@@ -161,3 +188,43 @@ class SecretRotationSerializer(StrictStringsMixin, serializers.Serializer):
         write_only=True,
         help_text="The new secret; generated (32 random bytes, hex) when omitted.",
     )
+
+
+class InstanceSerializer(StrictStringsMixin, serializers.ModelSerializer):
+    """A WhatsApp instance; `token` is write-only (never shown, not even after a create)."""
+
+    token = serializers.CharField(
+        write_only=True,
+        required=False,
+        min_length=8,
+        max_length=255,
+        help_text="The instance token Evolution Go gave this number; required on create. "
+        "Setting it again rotates it: the instance's whatsapp triggers verify with the new one.",
+    )
+    triggers = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+
+    class Meta:
+        model = Instance
+        fields = [
+            "name",
+            "url",
+            "token",
+            "daily_cap",
+            "watermark",
+            "state",
+            "state_since",
+            "banned_until",
+            "triggers",
+            "created_at",
+        ]
+        read_only_fields = ["state", "state_since", "banned_until", "triggers", "created_at"]
+
+    def validate(self, attrs: dict) -> dict:
+        if self.instance is None and not attrs.get("token"):
+            raise serializers.ValidationError({"token": ["This field is required."]})
+        token = attrs.get("token")
+        holder = Instance.objects.holding(token) if token else None
+        if holder is not None and holder != self.instance:
+            # Said without the token: an event's token must name one instance.
+            raise serializers.ValidationError({"token": ["Another instance holds this token."]})
+        return attrs

@@ -196,9 +196,10 @@ def _not_work(trigger: Trigger, request: sources.ReadRequest) -> Outcome | None:
     Anything at a disabled trigger is ignored (`disabled`), and anything at the
     demo trigger while the gateway is not its loopback sandbox (`demo`). A receipt updates
     the messages we sent (`receipt`, with how many it `matched`), whatever the
-    trigger's filter. A connection event is the gateway's state, never work
-    (`connection`, whatever the filter): the instance we send through moves its
-    breaker with it. Ignored too: the sender's echo of our own message
+    trigger's filter: only the messages of the trigger's instance, whose token
+    authenticated it. A connection event is the gateway's state, never work
+    (`connection`, whatever the filter): it moves the trigger's instance's
+    state and breaker, and no other's. Ignored too: the sender's echo of our own message
     (`own_message`, unless the filter asks for `"from_me": true`), an event the
     filter refuses.
     """
@@ -211,11 +212,11 @@ def _not_work(trigger: Trigger, request: sources.ReadRequest) -> Outcome | None:
     if request.kind == RECEIPT:
         ids = event.get("message_ids")
         ids = ids if isinstance(ids, list) else []
-        matched = apply_receipt(ids, str(event.get("state")), account=request.account)
+        matched = apply_receipt(ids, str(event.get("state")), instance_id=trigger.instance_id)
         return Outcome(RECEIPT, trigger=trigger, matched=matched)
     if request.kind == CONNECTION:
         note_connection_event(
-            event.get("connection"), account=request.account, ban_seconds=event.get("ban_seconds")
+            event.get("connection"), instance_id=trigger.instance_id, ban_seconds=event.get("ban_seconds")
         )
         return Outcome(IGNORED, "connection", trigger=trigger)
     if request.kind == OWN_MESSAGE and event_filter.get("from_me") is not True:

@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from evonexus.logs import log_event
 from triggers.choices import ExecutionStatus
-from triggers.models import SentMessage, StatsHour, WatermarkState
+from triggers.models import SentMessage, StatsHour
 from triggers.stats.metrics import WATERMARK_FLIPS
 from triggers.stats.rollup import COUNTER_FIELDS, floor_hour
+from whatsapp.models import Instance
 
 logger = logging.getLogger("evonexus.stats")
 
@@ -51,54 +52,85 @@ def counters(start: datetime, now: datetime) -> dict[str, int]:
     return _hours(start, now).aggregate(**{name: Sum(name, default=0) for name in COUNTER_FIELDS})
 
 
-def whatsapp_sends_24h(now: datetime) -> int:
-    """Return how many executions of the last 24 hours sent, or tried to send, WhatsApp."""
-    sends = Sum("whatsapp_executions", default=0)
-    return _hours(window_start(24, now), now).aggregate(sends=sends)["sends"]
-
-
 @dataclass(frozen=True)
 class Watermark:
-    """WhatsApp sends in the last 24 hours against the daily threshold."""
+    """One WhatsApp instance's accepted sends in the last 24 hours against its threshold and cap."""
 
     sends_24h: int
     threshold: int
+    instance: str = ""
+    cap: int = 0  # 0: no daily cap
 
     @property
     def hit(self) -> bool:
         return self.sends_24h > self.threshold
 
+    @property
+    def room(self) -> int | None:
+        """Return how many more sends the daily cap allows now (`None`: no cap)."""
+        return max(self.cap - self.sends_24h, 0) if self.cap else None
+
+    def as_dict(self) -> dict:
+        return {
+            "instance": self.instance,
+            "sends_24h": self.sends_24h,
+            "watermark_threshold": self.threshold,
+            "watermark_hit": self.hit,
+            "daily_cap": self.cap or None,
+            "daily_cap_room": self.room,
+        }
+
+
+def sends_24h(instance: Instance, *, now: datetime | None = None) -> int:
+    """Return how many messages `instance` had accepted in the rolling 24 hours, by when they were sent.
+
+    An execution held for a day counts when it finally sends.
+    """
+    since = (now or timezone.now()) - timedelta(hours=24)
+    return SentMessage.objects.filter(instance=instance, sent_at__gte=since).count()
+
+
+def instance_watermark(instance: Instance, *, now: datetime | None = None) -> Watermark:
+    """Return `instance`'s watermark now: sends over its threshold is a hit; equal is not. Writes nothing."""
+    return Watermark(sends_24h(instance, now=now), instance.threshold, instance.name, instance.cap)
+
+
+def watermarks(*, now: datetime | None = None, instance: str | None = None) -> list[Watermark]:
+    """Return every instance's watermark (or the one named `instance`), by name."""
+    instances = Instance.objects.order_by("name")
+    if instance is not None:
+        instances = instances.filter(name=instance)
+    return [instance_watermark(each, now=now) for each in instances]
+
+
+def worst(found: list[Watermark]) -> Watermark:
+    """Return the watermark nearest its threshold (the badge's); none: an empty one at the default."""
+    if not found:
+        return Watermark(0, settings.WHATSAPP_DAILY_WATERMARK)
+    return max(found, key=lambda watermark: (watermark.sends_24h / watermark.threshold, watermark.sends_24h))
+
 
 def current_watermark(*, now: datetime | None = None) -> Watermark:
-    """Return the watermark now: sends over the threshold is a hit; equal is not. Writes nothing.
-
-    It counts the executions of the last 24 whole hours that contacted the gateway.
-    """
-    now = now or timezone.now()
-    return Watermark(whatsapp_sends_24h(now), settings.WHATSAPP_DAILY_WATERMARK)
+    """Return the worst instance's watermark now (see `worst`). Writes nothing."""
+    return worst(watermarks(now=now))
 
 
-def daily_cap_room(*, now: datetime | None = None) -> int | None:
-    """Return how many more WhatsApp messages may go out under `WHATSAPP_DAILY_CAP` now (`None`: no cap).
-
-    Counts the messages the gateway accepted in the rolling 24 hours, by when
-    they were sent (an execution held for a day counts when it finally sends).
-    """
-    if not settings.WHATSAPP_DAILY_CAP:
+def daily_cap_room(instance: Instance, *, now: datetime | None = None) -> int | None:
+    """Return how many more messages `instance` may send under its daily cap now (`None`: no cap)."""
+    if not instance.cap:
         return None
-    since = (now or timezone.now()) - timedelta(hours=24)
-    return max(settings.WHATSAPP_DAILY_CAP - SentMessage.objects.filter(sent_at__gte=since).count(), 0)
+    return max(instance.cap - sends_24h(instance, now=now), 0)
 
 
-def check_watermark(*, now: datetime | None = None) -> Watermark:
-    """Return the watermark now, after recording (and logging, once) a flip.
+def check_watermark(instance: Instance, *, now: datetime | None = None) -> Watermark:
+    """Return `instance`'s watermark now, after recording (and logging, once) a flip.
 
     Called where sends happen (the executor, after an action that contacted
     the gateway), so a flip is noticed whether or not anybody reads the stats.
     """
     now = now or timezone.now()
-    watermark = current_watermark(now=now)
-    record_watermark_state(watermark, now)
+    watermark = instance_watermark(instance, now=now)
+    record_watermark_state(instance, watermark, now)
     return watermark
 
 
@@ -118,8 +150,10 @@ class Stats:
     messages_delivered: int
     messages_read: int
     undelivered: int
-    watermark: Watermark
+    watermark: Watermark  # the worst instance's (the badge's)
+    instances: list[Watermark]
     generated_at: datetime
+    instance: str | None = None  # the filter: one instance's WhatsApp figures
 
     def as_dict(self) -> dict:
         """Return the stats as the API, the command's JSON and the metrics give them."""
@@ -136,14 +170,17 @@ class Stats:
             "messages_delivered": self.messages_delivered,
             "messages_read": self.messages_read,
             "undelivered": self.undelivered,
-            "whatsapp_sends_24h": self.watermark.sends_24h,
-            "circuit_breaker_watermark_hit": self.watermark.hit,
+            "whatsapp_sends_24h": sum(each.sends_24h for each in self.instances),
+            "circuit_breaker_watermark_hit": any(each.hit for each in self.instances),
             "watermark_threshold": self.watermark.threshold,
+            "worst_instance": self.watermark.instance or None,
+            "instance": self.instance,
+            "instances": [each.as_dict() for each in self.instances],
             "generated_at": self.generated_at.isoformat(),
         }
 
 
-def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
+def compute_stats(days: int = 1, *, now: datetime | None = None, instance: str | None = None) -> Stats:
     """Return the stats over the last `days` days (clamped to 1-30) in whole hours. Reads only.
 
     Executions count in the hour they were created, by their status now:
@@ -153,12 +190,23 @@ def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
     redeliveries by when they were scheduled to run; the WhatsApp messages
     count by when they were sent (`undelivered`: not reported delivered
     `DELIVERY_ALERT_MINUTES` later); the watermark always looks at the last
-    24 hours.
+    24 hours, per WhatsApp instance (`instances`; the badge shows the worst).
+    With `instance` (a name), the messages and the watermark are that
+    instance's only; the executions' counts stay every trigger's.
     """
     now = now or timezone.now()
     days = clamp_days(days)
     start = window_start(days * 24, now)
     totals = counters(start, now)
+    messages = SentMessage.objects.filter(sent_at__gte=start)
+    if instance is not None:
+        messages = messages.filter(instance__name=instance)
+        totals |= {
+            "messages_sent": messages.count(),
+            "messages_delivered": messages.filter(delivered_at__isnull=False).count(),
+            "messages_read": messages.filter(read_at__isnull=False).count(),
+        }
+    volumes = watermarks(now=now, instance=instance)
     return Stats(
         window_days=days,
         total_executions=totals["executions"],
@@ -171,9 +219,11 @@ def compute_stats(days: int = 1, *, now: datetime | None = None) -> Stats:
         messages_sent=totals["messages_sent"],
         messages_delivered=totals["messages_delivered"],
         messages_read=totals["messages_read"],
-        undelivered=SentMessage.objects.undelivered(now=now).filter(sent_at__gte=start).count(),
-        watermark=current_watermark(now=now),
+        undelivered=messages.undelivered(now=now).count(),
+        watermark=worst(volumes),
+        instances=volumes,
         generated_at=now,
+        instance=instance,
     )
 
 
@@ -235,17 +285,17 @@ def series(*, buckets: int, width: timedelta, now: datetime | None = None) -> Se
     )
 
 
-def record_watermark_state(watermark: Watermark, now: datetime) -> bool:
-    """Return whether this call flipped the stored watermark state (and logged the flip).
+def record_watermark_state(instance: Instance, watermark: Watermark, now: datetime) -> bool:
+    """Return whether this call flipped `instance`'s stored watermark state (and logged the flip).
 
     The state lives in the database, and the flip is a conditional UPDATE:
     of any number of processes computing stats at once, exactly one sees the
     change and logs it.
     """
     hit = watermark.hit
-    WatermarkState.objects.get_or_create(pk=1)
-    flipped = WatermarkState.objects.filter(pk=1).exclude(hit=hit).update(hit=hit, changed_at=now) == 1
-    fields = {"sends_24h": watermark.sends_24h, "threshold": watermark.threshold}
+    row = Instance.objects.filter(pk=instance.pk)
+    flipped = row.exclude(watermark_hit=hit).update(watermark_hit=hit) == 1
+    fields = {"instance": instance.name, "sends_24h": watermark.sends_24h, "threshold": watermark.threshold}
     if flipped:
         WATERMARK_FLIPS.labels("hit" if hit else "cleared").inc()
     if flipped and hit:

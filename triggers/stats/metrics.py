@@ -9,17 +9,20 @@ from the stats rollup, so a scrape costs the same whatever the table size.
 
 import hmac
 import os
+from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from triggers.choices import ExecutionStatus
-from triggers.models import GatewayBreaker, StatsHour
+from triggers.models import GatewayBreaker, SentMessage, StatsHour
+from whatsapp.models import Instance
 
 WEBHOOKS = Counter(
     "evonexus_webhooks", "Webhook requests by trigger source and outcome.", ["source", "outcome"]
@@ -38,7 +41,7 @@ WATERMARK_FLIPS = Counter(
 MESSAGES_READ = Counter("evonexus_whatsapp_messages_read", "Our WhatsApp messages first reported read.")
 CONNECTION_EVENTS = Counter(
     "evonexus_gateway_connection_events",
-    "Connection events from the WhatsApp instance, by what they said (and whether we trusted them).",
+    "Connection events from WhatsApp instances, by what they said (and whether an instance sent them).",
     ["connection", "trusted"],
 )
 
@@ -58,12 +61,39 @@ class DatabaseCollector:
         yield GaugeMetricFamily(
             "evonexus_dlq_size", "Executions waiting in the dead-letter queue.", value=counts["dead_letter"]
         )
-        gateway = GatewayBreaker.objects.filter(pk=1).values_list("state", flat=True).first()
-        yield GaugeMetricFamily(
+        breakers = GaugeMetricFamily(
             "evonexus_gateway_breaker_open",
-            "1 while the WhatsApp gateway breaker holds sends back (open or half-open), else 0.",
-            value=int(gateway not in (None, GatewayBreaker.State.CLOSED)),
+            "1 while an instance's breaker holds its WhatsApp sends back (open or half-open), else 0.",
+            labels=["instance"],
         )
+        states = dict(GatewayBreaker.objects.values_list("instance__name", "state"))
+        for name in Instance.objects.order_by("name").values_list("name", flat=True):
+            closed = states.get(name, GatewayBreaker.State.CLOSED) == GatewayBreaker.State.CLOSED
+            breakers.add_metric([name], int(not closed))
+        yield breakers
+        state = GaugeMetricFamily(
+            "evonexus_whatsapp_instance_state",
+            "1 for what each WhatsApp instance's server last said of it (connected, disconnected, ...).",
+            labels=["instance", "state"],
+        )
+        for name, current in Instance.objects.order_by("name").values_list("name", "state"):
+            for value in Instance.State.values:
+                state.add_metric([name, value], int(value == current))
+        yield state
+        since = timezone.now() - timedelta(hours=24)
+        sent = dict(
+            SentMessage.objects.filter(sent_at__gte=since, instance__isnull=False)
+            .values_list("instance__name")
+            .annotate(count=Count("pk"))
+        )
+        sends = GaugeMetricFamily(
+            "evonexus_whatsapp_sends_24h",
+            "Messages each WhatsApp instance had accepted in the last 24 hours (its watermark's measure).",
+            labels=["instance"],
+        )
+        for name in Instance.objects.order_by("name").values_list("name", flat=True):
+            sends.add_metric([name], sent.get(name, 0))
+        yield sends
 
 
 def _allowed(request: HttpRequest) -> bool:

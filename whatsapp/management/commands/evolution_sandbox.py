@@ -11,7 +11,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8081)
-        parser.add_argument("--instance-token", default="sandbox-instance-token")
+        parser.add_argument("--instance-token", default="sandbox-instance-token", help="the first instance's")
+        parser.add_argument(
+            "--instance",
+            action="append",
+            default=[],
+            metavar="NAME=TOKEN",
+            help="another instance (WhatsApp number) on this server; repeat for more",
+        )
         parser.add_argument("--global-key", default="sandbox-global-key")
         parser.add_argument("--fail-rate", type=float, default=0.0, help="share of sends that fail (0-1)")
         parser.add_argument("--fail-status", type=int, default=500, help="status of injected failures")
@@ -35,8 +42,12 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if not 0.0 <= options["fail_rate"] <= 1.0:
             raise CommandError("--fail-rate must be between 0 and 1")
+        more = dict(spec.partition("=")[::2] for spec in options["instance"])
+        if not all(more) or not all(more.values()):
+            raise CommandError("--instance takes NAME=TOKEN")
         state = SandboxState(
             instance_token=options["instance_token"],
+            instances=more,
             global_key=options["global_key"],
             fail_rate=options["fail_rate"],
             fail_status=options["fail_status"],

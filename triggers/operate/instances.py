@@ -1,0 +1,119 @@
+"""WhatsApp instances as operators manage them: connecting one to its trigger, and what the server stores.
+
+Shared by the admin, the API and `manage.py evolution`. Registering the webhook
+is one step (`connect`): the instance's webhook goes to the URL of the trigger
+that listens to it, subscribed to messages, receipts and connection events.
+`server_config` reads `/instance/all` (the server's global key) to tell, for each
+instance, whether what the server stores matches that.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import ProtectedError
+
+from triggers.choices import Source
+from triggers.models import Trigger
+from whatsapp.client import GatewayResult, client_from_settings
+from whatsapp.models import Instance
+
+# What a trigger needs from its instance: messages, what became of ours, the connection.
+SUBSCRIPTIONS = ["MESSAGE", "READ_RECEIPT", "CONNECTION"]
+
+
+class InstanceInUse(Exception):
+    """The instance has triggers bound to it: it cannot be deleted."""
+
+
+def delete_instance(instance: Instance) -> None:
+    """Delete the instance, its breaker and its token; raise `InstanceInUse` while triggers name it.
+
+    The messages it sent stay, without their instance.
+    """
+    try:
+        instance.delete()
+    except ProtectedError:
+        names = ", ".join(sorted(instance.triggers.values_list("slug", flat=True)))
+        raise InstanceInUse(
+            f"instance {instance.name} has triggers bound to it ({names}): rebind or delete them first"
+        ) from None
+
+
+def listener(instance: Instance) -> Trigger | None:
+    """Return the `whatsapp` trigger that listens to `instance` (the oldest if several), or `None`."""
+    return instance.triggers.filter(source=Source.WHATSAPP).order_by("created_at", "pk").first()
+
+
+def webhook_url(trigger: Trigger, base_url: str | None = None) -> str:
+    """Return the trigger's webhook URL under `base_url` (default `PUBLIC_BASE_URL`)."""
+    base = (base_url or settings.PUBLIC_BASE_URL).rstrip("/")
+    return base + trigger.get_webhook_path()
+
+
+def connect(instance: Instance, *, base_url: str | None = None) -> GatewayResult:
+    """Return the server's answer to pointing `instance`'s webhook at its trigger, with `SUBSCRIPTIONS`.
+
+    A permanent failure, and no request, when no `whatsapp` trigger listens to
+    the instance or no public base URL is known.
+    """
+    trigger = listener(instance)
+    if trigger is None:
+        error = f"no whatsapp trigger listens to instance {instance.name}: make one first"
+        return GatewayResult(False, None, "permanent", error=error, attempts=0)
+    if not (base_url or settings.PUBLIC_BASE_URL):
+        error = "no public URL: set PUBLIC_BASE_URL (or pass --base-url)"
+        return GatewayResult(False, None, "permanent", error=error, attempts=0)
+    return instance.client().connect(webhook_url(trigger, base_url), subscribe=SUBSCRIPTIONS)
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """What the server stores for one instance, against what its trigger needs."""
+
+    found: bool
+    webhook: str = ""
+    events: str = ""
+    connected: bool | None = None
+    expected_webhook: str = ""
+
+    @property
+    def matches(self) -> bool:
+        stored = {event.strip().upper() for event in self.events.split(",") if event.strip()}
+        wanted = bool(self.expected_webhook) and self.webhook == self.expected_webhook
+        return self.found and wanted and (set(SUBSCRIPTIONS) <= stored or "ALL" in stored)
+
+
+def server_config(
+    instances: list[Instance], *, base_url: str | None = None
+) -> tuple[dict[str, ServerView], str]:
+    """Return what `/instance/all` says of each instance (by name), and any error reading it.
+
+    The server lists every instance with its token; each of ours is found by
+    its token, on its own server. Tokens are compared and never returned.
+    """
+    views: dict[str, ServerView] = {}
+    errors: list[str] = []
+    listings: dict[str, list[dict]] = {}
+    for instance in instances:
+        server = instance.server_url
+        if server not in listings:
+            answer = client_from_settings(base_url=server).instances()
+            listings[server] = answer.data if answer.ok and isinstance(answer.data, list) else []
+            if not answer.ok:
+                errors.append(f"{server}: {answer.error}")
+        rows = (row for row in listings[server] if isinstance(row, dict))
+        entry = next((row for row in rows if instance.holds_token(row.get("token"))), None)
+        trigger = listener(instance)
+        known = trigger is not None and (base_url or settings.PUBLIC_BASE_URL)
+        expected = webhook_url(trigger, base_url) if known else ""
+        if entry is None:
+            views[instance.name] = ServerView(False, expected_webhook=expected)
+        else:
+            views[instance.name] = ServerView(
+                True,
+                str(entry.get("webhook") or ""),
+                str(entry.get("events") or ""),
+                entry.get("connected"),
+                expected,
+            )
+    return views, "; ".join(errors)
