@@ -133,6 +133,10 @@ OPERATOR_PERMISSIONS = [
     "change_trigger",
     "delete_trigger",
     "view_triggerexecution",
+    "view_instance",
+    "add_instance",
+    "change_instance",
+    "delete_instance",
 ]
 
 

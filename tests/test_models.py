@@ -193,3 +193,62 @@ def test_an_event_committed_while_its_trigger_is_being_deleted_never_fails_the_d
     assert outcomes["delete"] == "deleted" and outcomes["event"] in ("refused", "committed")
     assert not Trigger.objects.filter(pk=trigger.pk).exists()
     assert not TriggerExecution.objects.exists()
+
+
+# --- a trigger's WhatsApp instance -------------------------------------------------------
+
+
+@pytest.fixture
+def no_settings_number(settings):
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = ""
+
+
+def test_a_whatsapp_trigger_is_bound_to_the_instance_holding_its_secret(make_trigger, no_settings_number):
+    from whatsapp.models import Instance
+
+    number = Instance.objects.create(name="shop", token="the-shops-instance-token")
+
+    trigger = make_trigger(source="whatsapp", secret="the-shops-instance-token")
+
+    assert trigger.instance == number
+
+
+def test_a_whatsapp_trigger_whose_secret_no_instance_holds_gets_one_named_after_it(
+    make_trigger, no_settings_number
+):
+    trigger = make_trigger(source="whatsapp", slug="orders", secret="a-token-nobody-holds-yet")
+
+    assert (trigger.instance.name, trigger.instance.token) == ("orders", "a-token-nobody-holds-yet")
+
+
+def test_a_trigger_that_only_sends_takes_the_only_instance_and_with_several_must_name_one(
+    make_trigger, no_settings_number
+):
+    from django.core.exceptions import ValidationError
+
+    from whatsapp.models import Instance
+
+    only = Instance.objects.create(name="a", token="token-of-number-a-0123")
+    first = make_trigger(action_type=ActionType.WHATSAPP, action_payload={"message": "hi"})
+    Instance.objects.create(name="b", token="token-of-number-b-0123")
+    second = Trigger(slug="x", name="x", action_type=ActionType.WHATSAPP, action_payload={"message": "hi"})
+
+    assert first.instance == only
+    with pytest.raises(ValidationError, match=r"several WhatsApp instances exist \(a, b\)"):
+        second.clean()
+
+
+def test_a_script_trigger_needs_no_instance(make_trigger, settings):
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = "settings-token-0123456789"
+
+    assert make_trigger().instance is None
+
+
+def test_a_new_instance_token_becomes_its_whatsapp_triggers_secret(make_trigger, no_settings_number):
+    trigger = make_trigger(source="whatsapp", secret="the-old-instance-token")
+
+    trigger.instance.token = "the-new-instance-token"
+    trigger.instance.save()
+
+    trigger.refresh_from_db()
+    assert trigger.signing_secrets() == ["the-new-instance-token"]

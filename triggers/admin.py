@@ -28,8 +28,9 @@ from triggers.models import (
     Trigger,
     TriggerExecution,
 )
-from triggers.operate import replay, rotation
+from triggers.operate import instances, replay, rotation
 from triggers.operate.permissions import (
+    CHANGE_INSTANCES,
     FORCE_REPLAY,
     OPERATE_BREAKER,
     RELEASE_OVER_CAP,
@@ -40,6 +41,7 @@ from triggers.operate.preview import preview
 from triggers.stats import figures
 from triggers.stats.charts import charts
 from triggers.validators import MIN_SECRET_LENGTH, generate_secret
+from whatsapp.models import Instance
 
 _STATUS_COLOURS = {
     ExecutionStatus.PENDING: "#6c757d",
@@ -141,9 +143,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class TriggerAdmin(ActionsAdmin):
     """Triggers. The secret is shown once, on the add form; after that only rotation changes it."""
 
-    list_display = ["name", "slug", "source", "action_type", "enabled", "rotating", "created_at"]
+    list_display = ["name", "slug", "source", "action_type", "instance", "enabled", "rotating", "created_at"]
     formfield_overrides = {models.JSONField: {"form_class": StrictJSONFormField}}
-    list_filter = ["source", "action_type", "enabled"]
+    list_filter = ["source", "action_type", "instance", "enabled"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["public_id", "webhook_path", "secret_status", "created_at", "updated_at"]
@@ -481,6 +483,97 @@ class TriggerExecutionAdmin(ActionsAdmin):
             reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
             self.message_user(request, f"Skipped {sum(skipped.values())}: {reasons}.", messages.WARNING)
         return None
+
+
+class InstanceForm(forms.ModelForm):
+    """An instance's form: the token is typed, never shown (blank on change: keep it)."""
+
+    token = forms.CharField(
+        required=False,
+        min_length=8,
+        max_length=255,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="The instance token Evolution Go gave this number. Never shown again; "
+        "on a change, blank keeps it and a new one rotates it.",
+    )
+
+    class Meta:
+        model = Instance
+        fields = ["name", "url", "token", "daily_cap", "watermark"]
+
+    def clean_token(self) -> str:
+        token = self.cleaned_data.get("token") or ""
+        if not token and self.instance.pk is None:
+            raise ValidationError("This field is required.")
+        holder = Instance.objects.holding(token) if token else None
+        if holder is not None and holder.pk != self.instance.pk:
+            raise ValidationError("Another instance holds this token.")
+        return token or self.instance.token
+
+
+@admin.register(Instance)
+class InstanceAdmin(ActionsAdmin):
+    """The "WhatsApp instances" page: each number, its state, limits and server configuration."""
+
+    form = InstanceForm
+    list_display = [
+        "name",
+        "server",
+        "state",
+        "state_since",
+        "sends_24h",
+        "daily_cap",
+        "watermark",
+        "bound_triggers",
+        "server_configuration",
+    ]
+    readonly_fields = ["state", "state_since", "banned_until", "created_at"]
+    search_fields = ["name"]
+    actions = ["connect_webhook"]
+
+    def has_connect_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(CHANGE_INSTANCES)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        # What the server stores, read once per page (one short call per server).
+        self._views, self._server_error = instances.server_config(list(Instance.objects.all()))
+        if self._server_error:
+            text = f"The server's configuration could not be read: {self._server_error}"
+            self.message_user(request, text, messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="server")
+    def server(self, obj: Instance) -> str:
+        return obj.url or f"{obj.server_url} (EVOLUTION_GO_URL)"
+
+    @admin.display(description="sends in 24 h")
+    def sends_24h(self, obj: Instance) -> int:
+        return figures.sends_24h(obj)
+
+    @admin.display(description="triggers")
+    def bound_triggers(self, obj: Instance) -> str:
+        return ", ".join(obj.triggers.values_list("slug", flat=True)) or "—"
+
+    @admin.display(description="server configuration")
+    def server_configuration(self, obj: Instance) -> str:
+        view = getattr(self, "_views", {}).get(obj.name)
+        if view is None or not view.found:
+            return "not found on the server" if view is not None and not self._server_error else "unknown"
+        if view.matches:
+            return "matches (webhook to its trigger; messages, receipts, connection)"
+        return f"differs: webhook {view.webhook or '—'}, events {view.events or '—'} (run the connect action)"
+
+    @admin.action(description="Connect: point the webhook at its trigger, subscribe", permissions=["connect"])
+    def connect_webhook(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:
+        base = request.build_absolute_uri("/")
+        for instance in queryset:
+            result = instances.connect(instance, base_url=settings.PUBLIC_BASE_URL or base)
+            if result.ok:
+                self.log_change(request, instance, "Connected the webhook.")
+                self.message_user(request, f"{instance.name}: webhook set and subscribed.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{instance.name}: {result.error}", messages.ERROR)
 
 
 @admin.register(GatewayBreaker)

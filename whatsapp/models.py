@@ -73,6 +73,22 @@ class InstanceQuerySet(models.QuerySet):
         """Return every instance's name, sorted (for messages that list them)."""
         return sorted(self.values_list("name", flat=True))
 
+    def pick(self, name: str | None) -> "Instance":
+        """Return the instance named `name`, or with no name the only one; else raise `ValueError`.
+
+        The error says which instances there are, so a command can show it.
+        """
+        if name:
+            if (found := self.filter(name=name).first()) is None:
+                known = ", ".join(self.names()) or "none"
+                raise ValueError(f"no WhatsApp instance {name!r}; instances: {known}")
+            return found
+        if (sole := self.sole()) is not None:
+            return sole
+        if names := self.names():
+            raise ValueError(f"several WhatsApp instances ({', '.join(names)}): name one with --instance")
+        raise ValueError("no WhatsApp instance: add one (evolution instance_add, the admin or the API)")
+
 
 class Instance(models.Model):
     """One WhatsApp number on an Evolution Go server: where it is, its token, its limits, its state."""
@@ -116,7 +132,6 @@ class Instance(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "WhatsApp instance"
-        permissions = [("operate_instance", "Can connect WhatsApp instances and open or close breakers")]
 
     def __str__(self) -> str:
         return self.name
@@ -142,6 +157,15 @@ class Instance(models.Model):
     def client(self, **overrides: Any) -> EvolutionClient:
         """Return a client for this instance: its server, its token (one client per instance)."""
         return gateway.make_client(self.server_url, self.token, **overrides)
+
+    def webhook_url(self, base_url: str) -> str | None:
+        """Return the webhook URL of the `whatsapp` trigger listening to this instance (oldest), or `None`.
+
+        Found through the relation triggers bind to instances (`triggers`), so
+        this app needs nothing of theirs.
+        """
+        listener = self.triggers.filter(source="whatsapp").order_by("created_at", "pk").first()
+        return base_url.rstrip("/") + listener.get_webhook_path() if listener is not None else None
 
     def holds_token(self, token: str | None) -> bool:
         """Return whether `token` is this instance's token (constant time; empty: no)."""

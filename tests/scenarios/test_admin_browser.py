@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connections
+from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from tests.support.processes import ROOT
-from triggers.models import TriggerExecution
+from triggers.models import SentMessage, TriggerExecution
+from whatsapp.models import Instance
 
 pytestmark = pytest.mark.process  # every test here starts a process
 
@@ -110,8 +112,13 @@ def test_an_operator_replays_a_dead_lettered_execution_from_the_admin(
 def test_the_stats_page_shows_the_watermark_badge(server, page, django_user_model, make_trigger):
     django_user_model.objects.create_superuser("admin", password="pw-admin-1")
     trigger = make_trigger()
-    TriggerExecution.objects.bulk_create(
+    executions = TriggerExecution.objects.bulk_create(
         TriggerExecution(trigger=trigger, status="completed", whatsapp_attempts=1) for _ in range(51)
+    )
+    number, now = Instance.objects.create(name="shop", token="the-shops-token-0123"), timezone.now()
+    SentMessage.objects.bulk_create(
+        SentMessage(execution=e, instance=number, message_id=f"m{e.pk}", recipient="x", sent_at=now)
+        for e in executions
     )
 
     page.goto(f"{server.url}/admin/login/?next=/admin/triggers/executionstats/")
@@ -119,7 +126,7 @@ def test_the_stats_page_shows_the_watermark_badge(server, page, django_user_mode
     page.fill("#id_password", "pw-admin-1")
     page.click("input[type=submit]")
 
-    expect(page.locator(".watermark-hit")).to_contain_text("watermark hit (51/50 in the last 24 h)")
+    expect(page.locator(".watermark-hit")).to_contain_text("watermark hit on shop (51/50 in the last 24 h)")
     expect(page.locator("#execution-stats")).to_contain_text("WhatsApp sends")
     expect(page.locator("svg.stats-chart")).to_have_count(3)
     assert screenshot(page, "execution-stats-charts").stat().st_size > 10_000

@@ -16,6 +16,7 @@ from tests.support.processes import ServerProcess, run_worker
 from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
 from tests.support.signing import sign, webhook_path
 from triggers.models import Trigger, TriggerExecution
+from whatsapp.sandbox import SandboxInstance
 
 TRIGGER_SECRET = "trigger-secret-under-scan-0001"
 NEXT_SECRET = "trigger-next-secret-under-scan-0002"
@@ -27,6 +28,7 @@ METRICS_TOKEN = "metrics-token-under-scan-0005"
 ALLOWED_HOMES = {
     ("triggers_trigger", "secret"),
     ("triggers_trigger", "next_secret"),
+    ("whatsapp_instance", "token"),
     ("authtoken_token", "key"),
 }
 
@@ -47,6 +49,9 @@ def stored_values() -> list[tuple[str, str, str]]:
 def test_a_full_run_leaves_no_secret_in_logs_or_stored_rows(
     transactional_db, django_user_model, sandbox, tmp_path
 ):
+    # The inbox's number is an instance of the same server: the replies leave by it.
+    number = len(sandbox.state.instances) + 1
+    sandbox.state.instances["inbox"] = SandboxInstance("inbox", INSTANCE_TOKEN, number)
     # No trigger cache: a rotation then applies in every gunicorn worker at once (with the
     # cache, other processes see it within TRIGGER_CACHE_SECONDS, as docs/sources.md says).
     server = ServerProcess(

@@ -10,7 +10,8 @@ import requests
 from tests.support.processes import ROOT, free_port, process_env, wait_until_serving
 from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
 
-pytestmark = pytest.mark.process  # every test here starts a process
+# Every test here starts a process, on the test database: it finds its instance there.
+pytestmark = [pytest.mark.process, pytest.mark.django_db(transaction=True)]
 
 
 def evolution(*args: str, url: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -107,11 +108,13 @@ def test_commands_print_the_gateways_answer(sandbox, args, check):
     assert check(json.loads(result.stdout))
 
 
-def test_connect_without_a_webhook_url_is_refused_before_any_request(sandbox):
+def test_connect_with_no_url_to_give_is_refused_before_any_request(sandbox):
+    # No --webhook-url, and no public URL to find its trigger's: the server's stored one stays.
     result = evolution("connect", "--webhook-url", "", url=sandbox.url)
 
     assert result.returncode == 1
-    assert "erases the stored one" in json.loads(result.stdout)["error"]
+    assert "PUBLIC_BASE_URL" in json.loads(result.stdout)["error"]
+    assert sandbox.attempts() == []
 
 
 def test_the_sandbox_command_serves_sends_and_lists_what_it_received():

@@ -13,6 +13,8 @@ from whatsapp.sandbox import INSTANCE_ID
 
 NUMBER = "5511999999999"
 
+pytestmark = pytest.mark.django_db  # the command acts as an instance: a row
+
 
 def evolution(*args: str) -> tuple[int, dict]:
     """Return the command's exit code and the JSON it printed."""

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import ProtectedError
 
-from triggers.choices import Source
-from triggers.models import Trigger
-from whatsapp.client import GatewayResult, client_from_settings
+from whatsapp.client import DEFAULT_SUBSCRIPTIONS, GatewayResult, client_from_settings
 from whatsapp.models import Instance
+from whatsapp.retry import RetryPolicy
 
 # What a trigger needs from its instance: messages, what became of ours, the connection.
-SUBSCRIPTIONS = ["MESSAGE", "READ_RECEIPT", "CONNECTION"]
+SUBSCRIPTIONS = DEFAULT_SUBSCRIPTIONS
 
 
 class InstanceInUse(Exception):
@@ -39,31 +38,20 @@ def delete_instance(instance: Instance) -> None:
         ) from None
 
 
-def listener(instance: Instance) -> Trigger | None:
-    """Return the `whatsapp` trigger that listens to `instance` (the oldest if several), or `None`."""
-    return instance.triggers.filter(source=Source.WHATSAPP).order_by("created_at", "pk").first()
-
-
-def webhook_url(trigger: Trigger, base_url: str | None = None) -> str:
-    """Return the trigger's webhook URL under `base_url` (default `PUBLIC_BASE_URL`)."""
-    base = (base_url or settings.PUBLIC_BASE_URL).rstrip("/")
-    return base + trigger.get_webhook_path()
-
-
 def connect(instance: Instance, *, base_url: str | None = None) -> GatewayResult:
     """Return the server's answer to pointing `instance`'s webhook at its trigger, with `SUBSCRIPTIONS`.
 
     A permanent failure, and no request, when no `whatsapp` trigger listens to
     the instance or no public base URL is known.
     """
-    trigger = listener(instance)
-    if trigger is None:
-        error = f"no whatsapp trigger listens to instance {instance.name}: make one first"
-        return GatewayResult(False, None, "permanent", error=error, attempts=0)
-    if not (base_url or settings.PUBLIC_BASE_URL):
+    base = base_url or settings.PUBLIC_BASE_URL
+    if not base:
         error = "no public URL: set PUBLIC_BASE_URL (or pass --base-url)"
         return GatewayResult(False, None, "permanent", error=error, attempts=0)
-    return instance.client().connect(webhook_url(trigger, base_url), subscribe=SUBSCRIPTIONS)
+    if (url := instance.webhook_url(base)) is None:
+        error = f"no whatsapp trigger listens to instance {instance.name}: make one first"
+        return GatewayResult(False, None, "permanent", error=error, attempts=0)
+    return instance.client().connect(url, subscribe=SUBSCRIPTIONS)
 
 
 @dataclass(frozen=True)
@@ -97,15 +85,16 @@ def server_config(
     for instance in instances:
         server = instance.server_url
         if server not in listings:
-            answer = client_from_settings(base_url=server).instances()
+            # A page waits on this: one short attempt.
+            reader = client_from_settings(base_url=server, timeout=5, policy=RetryPolicy(max_attempts=1))
+            answer = reader.instances()
             listings[server] = answer.data if answer.ok and isinstance(answer.data, list) else []
             if not answer.ok:
                 errors.append(f"{server}: {answer.error}")
         rows = (row for row in listings[server] if isinstance(row, dict))
         entry = next((row for row in rows if instance.holds_token(row.get("token"))), None)
-        trigger = listener(instance)
-        known = trigger is not None and (base_url or settings.PUBLIC_BASE_URL)
-        expected = webhook_url(trigger, base_url) if known else ""
+        base = base_url or settings.PUBLIC_BASE_URL
+        expected = (instance.webhook_url(base) or "") if base else ""
         if entry is None:
             views[instance.name] = ServerView(False, expected_webhook=expected)
         else:

@@ -11,6 +11,7 @@ REPLAY_EXECUTIONS = "triggers.replay_triggerexecution"
 FORCE_REPLAY = "triggers.force_replay_triggerexecution"
 RELEASE_OVER_CAP = "triggers.release_over_cap_triggerexecution"
 OPERATE_BREAKER = "triggers.operate_gatewaybreaker"
+CHANGE_INSTANCES = "whatsapp.change_instance"
 
 
 class ModelPermissions(DjangoModelPermissions):

@@ -77,9 +77,6 @@ class Migration(migrations.Migration):
             options={
                 "verbose_name": "WhatsApp instance",
                 "ordering": ["name"],
-                "permissions": [
-                    ("operate_instance", "Can connect WhatsApp instances and open or close breakers")
-                ],
             },
         ),
     ]

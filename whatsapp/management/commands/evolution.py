@@ -3,6 +3,10 @@
 Prints the JSON result on stdout and exits 0 on success; on failure prints a
 JSON error and exits 1. Retry logs go to stderr, so stdout stays parseable.
 Secret-named fields (the instances' tokens, for one) are redacted in every output.
+
+Every command acts for one WhatsApp instance: `--instance NAME`, or the only one
+(several and none named: an error listing them). `instance_list`, `instance_add`,
+`instance_update` and `instance_remove` manage the instances themselves.
 """
 
 import json
@@ -10,12 +14,112 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import IntegrityError
+from django.db.models import ProtectedError
 
 from evonexus.redaction import redact_secrets
-from whatsapp.client import EvolutionClient, GatewayResult, client_from_settings
+from whatsapp.client import EvolutionClient, GatewayResult
 from whatsapp.contract import EVENT_TYPES, MEDIA_TYPES, SUBSCRIBE_ALL
 from whatsapp.media import MediaNotConfigured, media_storage_configured, media_type_for, media_url_for
+from whatsapp.models import Instance
+
+
+def _connect(client: EvolutionClient, o: dict) -> GatewayResult:
+    """Point the instance's webhook at `--webhook-url`, or at the trigger that listens to it."""
+    url = o["webhook_url"]
+    if not url:
+        base = o["base_url"] or settings.PUBLIC_BASE_URL
+        if not base:
+            raise ValueError("no --webhook-url, and no PUBLIC_BASE_URL (or --base-url) to find its trigger's")
+        instance = o["instance_record"]
+        if (url := instance.webhook_url(base)) is None:
+            raise ValueError(f"no whatsapp trigger listens to instance {instance.name}: pass --webhook-url")
+    return client.connect(url, subscribe=o["subscribe"], phone=o["phone"])
+
+
+def _described(instance: Instance) -> dict:
+    """Return the instance as commands print it: never its token."""
+    return {
+        "name": instance.name,
+        "url": instance.server_url,
+        "daily_cap": instance.cap or None,
+        "watermark": instance.threshold,
+        "state": instance.state,
+        "state_since": instance.state_since.isoformat() if instance.state_since else None,
+        "triggers": sorted(instance.triggers.values_list("slug", flat=True)),
+    }
+
+
+def _instance_list(o: dict) -> dict:
+    return {"ok": True, "instances": [_described(each) for each in Instance.objects.order_by("name")]}
+
+
+def _instance_fields(o: dict) -> dict:
+    fields = {"url": o["url"], "token": o["token"], "daily_cap": o["daily_cap"], "watermark": o["watermark"]}
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _instance_add(o: dict) -> dict:
+    if Instance.objects.holding(o["token"]) is not None:
+        raise ValueError("another instance holds this token")
+    instance = Instance(name=o["name"], **_instance_fields(o))
+    _save(instance)
+    return {"ok": True, "instance": _described(instance)}
+
+
+def _instance_update(o: dict) -> dict:
+    instance = Instance.objects.pick(o["name"])
+    fields = _instance_fields(o)
+    holder = Instance.objects.holding(fields.get("token"))
+    if holder is not None and holder.pk != instance.pk:
+        raise ValueError("another instance holds this token")
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    _save(instance)
+    return {"ok": True, "instance": _described(instance)}
+
+
+def _save(instance: Instance) -> None:
+    try:
+        instance.full_clean()
+        instance.save()
+    except ValidationError as exc:
+        raise ValueError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+    except IntegrityError:
+        raise ValueError("another instance holds this name or token") from None
+
+
+def _instance_remove(o: dict) -> dict:
+    instance = Instance.objects.pick(o["name"])
+    try:
+        instance.delete()
+    except ProtectedError:
+        bound = ", ".join(sorted(instance.triggers.values_list("slug", flat=True)))
+        raise ValueError(f"instance {instance.name} has triggers ({bound}): rebind them first") from None
+    return {"ok": True, "removed": instance.name}
+
+
+_INSTANCE_FIELDS = [
+    ("--url", {"help": "the Evolution Go server; default EVOLUTION_GO_URL"}),
+    ("--daily-cap", {"type": int, "help": "sends allowed in any 24 hours (0: none)"}),
+    ("--watermark", {"type": int, "help": "sends in 24 hours above which stats warn"}),
+]
+# The instances themselves: these act on evonexus's records, not through the gateway.
+LOCAL_COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[dict], dict]]] = {
+    "instance_list": ([], _instance_list),
+    "instance_add": (
+        [("--name", {"required": True}), ("--token", {"required": True}), *_INSTANCE_FIELDS],
+        _instance_add,
+    ),
+    "instance_update": (
+        [("--name", {"required": True}), ("--token", {"help": "a new token: rotates it"}), *_INSTANCE_FIELDS],
+        _instance_update,
+    ),
+    "instance_remove": ([("--name", {"required": True})], _instance_remove),
+}
 
 
 def _summary(client: EvolutionClient) -> dict:
@@ -53,7 +157,8 @@ COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dic
     ),
     "connect": (
         [
-            ("--webhook-url", {"required": True}),
+            ("--webhook-url", {"help": "default: the URL of the whatsapp trigger listening to the instance"}),
+            ("--base-url", {"help": "where that trigger is served; default PUBLIC_BASE_URL"}),
             (
                 "--subscribe",
                 {
@@ -65,7 +170,7 @@ COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dic
             ),
             ("--phone", {}),
         ],
-        lambda c, o: c.connect(o["webhook_url"], subscribe=o["subscribe"], phone=o["phone"]),
+        _connect,
     ),
     "disconnect": ([], lambda c, o: c.disconnect()),
     "reconnect": ([], lambda c, o: c.reconnect()),
@@ -191,19 +296,27 @@ COMMANDS: dict[str, tuple[list[tuple[str, dict]], Callable[[EvolutionClient, dic
 
 
 class Command(BaseCommand):
-    help = "Talk to the Evolution Go gateway (EVOLUTION_GO_* settings). Prints JSON."
+    help = "Talk to the Evolution Go gateway as one WhatsApp instance (--instance NAME). Prints JSON."
 
     def add_arguments(self, parser: CommandParser) -> None:
         commands = parser.add_subparsers(dest="command", required=True, metavar="command")
         for name, (arguments, _) in COMMANDS.items():
             sub = commands.add_parser(name, help=name.replace("_", " "))
+            sub.add_argument("--instance", help="the WhatsApp instance to act as; default: the only one")
+            for flag, options in arguments:
+                sub.add_argument(flag, **options)
+        for name, (arguments, _) in LOCAL_COMMANDS.items():
+            sub = commands.add_parser(name, help=name.replace("_", " "))
             for flag, options in arguments:
                 sub.add_argument(flag, **options)
 
     def handle(self, *args, command: str, **options) -> None:
-        _, run = COMMANDS[command]
         try:
-            result = run(client_from_settings(), options)
+            if command in LOCAL_COMMANDS:
+                result = LOCAL_COMMANDS[command][1](options)
+            else:
+                instance = Instance.objects.pick(options["instance"])
+                result = COMMANDS[command][1](instance.client(), {**options, "instance_record": instance})
         except (ValueError, FileNotFoundError, MediaNotConfigured) as exc:
             result = {"ok": False, "error": str(exc)}
         data = result.as_dict() if isinstance(result, GatewayResult) else result
