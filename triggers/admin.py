@@ -354,15 +354,21 @@ class TriggerExecutionAdmin(ActionsAdmin):
     @admin.display(description="WhatsApp messages sent")
     def whatsapp_messages(self, execution: TriggerExecution) -> str:
         rows = [
-            (m.message_id, m.recipient, *map(_local_time, (m.sent_at, m.delivered_at, m.read_at)))
-            for m in execution.messages.all()
+            (
+                m.message_id,
+                m.instance.name if m.instance else "—",
+                m.recipient,
+                *map(_local_time, (m.sent_at, m.delivered_at, m.read_at)),
+            )
+            for m in execution.messages.select_related("instance")
         ]
         if not rows:
             return "—"
-        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        cells = "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"
+        body = format_html_join("", cells, rows)
         return format_html(
-            '<table class="whatsapp-messages"><tr><th>id</th><th>to</th><th>sent</th><th>delivered</th>'
-            "<th>read</th></tr>{}</table>",
+            '<table class="whatsapp-messages"><tr><th>id</th><th>from</th><th>to</th><th>sent</th>'
+            "<th>delivered</th><th>read</th></tr>{}</table>",
             body,
         )
 
@@ -647,7 +653,12 @@ class ExecutionStatsAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         now = timezone.now()
-        windows = [figures.compute_stats(days, now=now) for days in self.WINDOWS]
+        instance = request.GET.get("instance") or None
+        if instance is not None and not Instance.objects.filter(name=instance).exists():
+            text = f"No WhatsApp instance {instance[:50]!r}: showing every one."
+            self.message_user(request, text, messages.WARNING)
+            instance = None
+        windows = [figures.compute_stats(days, now=now, instance=instance) for days in self.WINDOWS]
         hourly = figures.series(buckets=24, width=timedelta(hours=1), now=now)
         daily = figures.series(buckets=30, width=timedelta(days=1), now=now)
         executions_url = reverse("admin:triggers_triggerexecution_changelist")
@@ -664,6 +675,9 @@ class ExecutionStatsAdmin(ReadOnlyAdmin):
             "dlq_url": f"{executions_url}?status={StatusFilter.DLQ}",
             "undelivered_url": f"{executions_url}?delivery={DeliveryFilter.UNDELIVERED}",
             "watermark": windows[0].watermark,
+            "instance": instance,
+            "volumes": (volumes := figures.watermarks(now=now)),
+            "total_sends": sum(volume.sends_24h for volume in volumes),
             "charts": charts(hourly, daily, windows[0].watermark.threshold),
         }
         request.current_app = self.admin_site.name

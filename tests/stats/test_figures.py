@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.management.base import CommandError
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -276,7 +277,7 @@ def test_fail_on_watermark_exits_2_when_hit_and_0_otherwise(make_trigger):
     hit, output = run_stats_command("--fail-on-watermark")
 
     assert (below, hit) == (0, 2)
-    assert "HIT - slow down WhatsApp volume" in output
+    assert "HIT on main - slow down WhatsApp volume" in output
 
 
 def test_sql_is_written_only_in_the_write_path_and_the_rollup():
@@ -337,3 +338,52 @@ def test_the_stats_page_needs_the_view_permission(db, django_user_model):
     client.force_login(django_user_model.objects.create_user("nobody", password="pw-nobody-1", is_staff=True))
 
     assert client.get("/admin/triggers/executionstats/").status_code == 403
+
+
+# --- per WhatsApp instance ---------------------------------------------------------------
+
+
+@pytest.fixture
+def two_numbers(make_trigger):
+    """Number `a` near its watermark (9 of 10, cap 12); `b` over it (6 of 5)."""
+    a = Instance.objects.create(name="a", token="token-of-a-0123456", watermark=10, daily_cap=12)
+    b = Instance.objects.create(name="b", token="token-of-b-0123456", watermark=5)
+    sends(make_trigger, 9, instance=a)
+    sends(make_trigger, 6, instance=b)
+    return a, b
+
+
+def test_each_number_has_its_own_watermark_and_cap_and_the_badge_shows_the_worst(two_numbers):
+    stats = compute_stats(1).as_dict()
+
+    by_name = {each["instance"]: each for each in stats["instances"]}
+    a, b = by_name["a"], by_name["b"]
+    assert (a["sends_24h"], a["watermark_hit"], a["daily_cap_room"]) == (9, False, 3)
+    assert (b["sends_24h"], b["watermark_hit"], b["daily_cap"]) == (6, True, None)
+    assert (stats["whatsapp_sends_24h"], stats["circuit_breaker_watermark_hit"]) == (15, True)
+    assert stats["worst_instance"] == "b"
+
+
+def test_the_api_and_the_command_filter_by_instance_and_refuse_an_unknown_one(two_numbers, staff_client):
+    one = staff_client.get("/api/triggers/stats?instance=a").json()
+    unknown = staff_client.get("/api/triggers/stats?instance=zz")
+    code, output = run_command("trigger_stats", "--json", "--instance", "a")
+
+    assert (one["instance"], one["messages_sent"]) == ("a", 9)
+    assert [each["instance"] for each in one["instances"]] == ["a"]
+    assert json.loads(output) == {**one, "generated_at": json.loads(output)["generated_at"]}
+    assert code == 0
+    assert (unknown.status_code, list(unknown.json())) == (400, ["instance"])
+    with pytest.raises(CommandError, match="no WhatsApp instance 'zz'; instances: a, b"):
+        run_command("trigger_stats", "--instance", "zz")
+
+
+def test_the_stats_page_lists_each_number_and_links_its_filter(two_numbers, viewer):
+    page = viewer.get("/admin/triggers/executionstats/").content.decode()
+    filtered = viewer.get("/admin/triggers/executionstats/?instance=a").content.decode()
+    unknown = viewer.get("/admin/triggers/executionstats/?instance=zz")
+
+    assert '<a href="?instance=a">a</a>' in page and '<a href="?instance=b">b</a>' in page
+    assert "watermark hit on b (6/5 in the last 24 h)" in page
+    assert "(messages above: a only" in filtered
+    assert unknown.status_code == 200 and "showing every one" in unknown.content.decode()

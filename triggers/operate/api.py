@@ -250,7 +250,10 @@ class StatsView(APIView):
 
     @extend_schema(
         summary="Operational stats and the WhatsApp watermark",
-        parameters=[OpenApiParameter("days", int, description="Window in days, 1-30 (clamped); default 1.")],
+        parameters=[
+            OpenApiParameter("days", int, description="Window in days, 1-30 (clamped); default 1."),
+            OpenApiParameter("instance", str, description="One WhatsApp instance's messages and watermark."),
+        ],
         responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request) -> Response:
@@ -261,7 +264,10 @@ class StatsView(APIView):
             raise ValidationError(
                 {"days": [f"Must be an integer number of days (1-30), not {raw[:20]!r}."]}
             ) from None
-        return Response(figures.compute_stats(days).as_dict())
+        instance = request.query_params.get("instance")
+        if instance is not None and not Instance.objects.filter(name=instance).exists():
+            raise ValidationError({"instance": [f"No WhatsApp instance {instance[:50]!r}."]})
+        return Response(figures.compute_stats(days, instance=instance).as_dict())
 
 
 class InstanceViewSet(viewsets.ModelViewSet):

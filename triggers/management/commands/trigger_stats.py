@@ -3,9 +3,10 @@
 import json
 import sys
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from triggers.stats.figures import compute_stats
+from whatsapp.models import Instance
 
 WATERMARK_HIT_EXIT_CODE = 2
 
@@ -19,17 +20,22 @@ class Command(BaseCommand):
             "--json", action="store_true", dest="as_json", help="the same JSON as GET /api/triggers/stats"
         )
         parser.add_argument(
-            "--fail-on-watermark", action="store_true", help="exit 2 while the watermark is hit"
+            "--fail-on-watermark", action="store_true", help="exit 2 while an instance's watermark is hit"
         )
+        parser.add_argument("--instance", help="one WhatsApp instance's messages and watermark")
 
-    def handle(self, *args, days: int, as_json: bool, fail_on_watermark: bool, **options) -> None:
-        stats = compute_stats(days).as_dict()
+    def handle(self, *args, days: int, as_json: bool, fail_on_watermark: bool, instance: str | None, **_):
+        if instance is not None and not Instance.objects.filter(name=instance).exists():
+            known = ", ".join(Instance.objects.names()) or "none"
+            raise CommandError(f"no WhatsApp instance {instance!r}; instances: {known}")
+        stats = compute_stats(days, instance=instance).as_dict()
         self.stdout.write(json.dumps(stats, indent=2) if as_json else self._table(stats))
         if fail_on_watermark and stats["circuit_breaker_watermark_hit"]:
             sys.exit(WATERMARK_HIT_EXIT_CODE)
 
     def _table(self, stats: dict) -> str:
-        watermark = "HIT - slow down WhatsApp volume" if stats["circuit_breaker_watermark_hit"] else "below"
+        hit = stats["circuit_breaker_watermark_hit"]
+        watermark = f"HIT on {stats['worst_instance']} - slow down WhatsApp volume" if hit else "below"
         rows = [
             ("window", f"last {stats['window_days']} day(s)"),
             ("executions", stats["total_executions"]),
@@ -43,9 +49,33 @@ class Command(BaseCommand):
             ("  delivered", stats["messages_delivered"]),
             ("  read", stats["messages_read"]),
             ("  not delivered in time", stats["undelivered"]),
-            ("WhatsApp sends, last 24 h", f"{stats['whatsapp_sends_24h']}/{stats['watermark_threshold']}"),
+            ("WhatsApp sends, last 24 h", self._total(stats)),
             ("watermark", watermark),
+            *(
+                (f"  {each['instance']}", self._volume(each))
+                for each in stats["instances"]
+            ),
             ("generated at", stats["generated_at"]),
         ]
         width = max(len(label) for label, _ in rows)
+        if stats["instance"]:
+            rows.insert(1, ("instance", stats["instance"]))
+            width = max(width, len("instance"))
         return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+    @staticmethod
+    def _volume(each: dict) -> str:
+        """Return one instance's line: sends in 24 h against its watermark, and its cap."""
+        line = f"{each['sends_24h']}/{each['watermark_threshold']}"
+        if each["watermark_hit"]:
+            line += " HIT"
+        if each["daily_cap"]:
+            line += f", cap {each['daily_cap']} ({each['daily_cap_room']} left)"
+        return line
+
+    @staticmethod
+    def _total(stats: dict) -> str:
+        """Return the sends of the last 24 hours: against the watermark for one number, else in total."""
+        if len(stats["instances"]) > 1:
+            return f"{stats['whatsapp_sends_24h']} (all numbers; each below)"
+        return f"{stats['whatsapp_sends_24h']}/{stats['watermark_threshold']}"
