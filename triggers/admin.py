@@ -494,6 +494,11 @@ class TriggerExecutionAdmin(ActionsAdmin):
 class InstanceForm(forms.ModelForm):
     """An instance's form: the token is typed, never shown (blank on change: keep it)."""
 
+    # A gateway beside evonexus is usually plain http (127.0.0.1:8080); https when written.
+    url = forms.URLField(
+        required=False, assume_scheme="http", help_text=Instance._meta.get_field("url").help_text
+    )
+
     token = forms.CharField(
         required=False,
         min_length=8,

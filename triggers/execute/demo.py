@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from triggers.choices import ActionType, Source
 from triggers.models import Trigger
 from whatsapp.client import EvolutionClient, GatewayResult
+from whatsapp.models import Instance
 
 # What the demo subscribes to: messages, the echo of our own sends (ignored, to show
 # that it is), delivery receipts and the instance's connection events.
@@ -63,6 +64,21 @@ def demo_refusal(trigger: Trigger) -> str | None:
     if host in ("127.0.0.1", "localhost", "::1") and instance.holds_token(trigger.secret):
         return None
     return "the demo trigger only sends to the local sandbox, and the configured gateway is not it"
+
+
+def ensure_sandbox_instances(tokens: dict[str, str]) -> list[Instance]:
+    """Return the sandbox's instances (name -> token), made when missing; their URL is the settings'.
+
+    An instance already holding one of the tokens keeps its name: the demo
+    finds it by its token, as triggers do.
+    """
+    found = []
+    for name, token in tokens.items():
+        instance = Instance.objects.holding(token)
+        if instance is None:
+            instance, _ = Instance.objects.update_or_create(name=name, defaults={"token": token, "url": ""})
+        found.append(instance)
+    return found
 
 
 def ensure_demo_trigger(instance_token: str) -> Trigger:

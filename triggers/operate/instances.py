@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import ProtectedError
 
-from whatsapp.client import DEFAULT_SUBSCRIPTIONS, GatewayResult, client_from_settings
+from whatsapp.client import DEFAULT_SUBSCRIPTIONS, GatewayResult, make_client
 from whatsapp.models import Instance
 from whatsapp.retry import RetryPolicy
 
@@ -86,7 +86,8 @@ def server_config(
         server = instance.server_url
         if server not in listings:
             # A page waits on this: one short attempt.
-            reader = client_from_settings(base_url=server, timeout=5, policy=RetryPolicy(max_attempts=1))
+            # The server's admin route: its global key, no instance token.
+            reader = make_client(server, "", timeout=5, policy=RetryPolicy(max_attempts=1))
             answer = reader.instances()
             listings[server] = answer.data if answer.ok and isinstance(answer.data, list) else []
             if not answer.ok:

@@ -13,10 +13,17 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from triggers.execute.demo import connect_sandbox, demo_curl, disable_demo_trigger, ensure_demo_trigger
+from triggers.execute.demo import (
+    connect_sandbox,
+    demo_curl,
+    disable_demo_trigger,
+    ensure_demo_trigger,
+    ensure_sandbox_instances,
+)
 
 # Public demo values: they only ever unlock the local sandbox.
 SANDBOX_TOKEN = "sandbox-instance-token"  # noqa: S105
+SANDBOX_2_TOKEN = "sandbox-2-instance-token"  # noqa: S105
 SANDBOX_GLOBAL_KEY = "sandbox-global-key"
 
 
@@ -61,8 +68,12 @@ class Command(BaseCommand):
                     SANDBOX_GLOBAL_KEY,
                     # Like a server with a global and an instance webhook: every event twice.
                     "--duplicate-webhooks",
+                    # A second number on the same server, as agencies run them.
+                    "--instance",
+                    f"sandbox-2={SANDBOX_2_TOKEN}",
                 ]
             )
+            ensure_sandbox_instances({"sandbox": SANDBOX_TOKEN, "sandbox-2": SANDBOX_2_TOKEN})
             ensure_demo_trigger(SANDBOX_TOKEN)
             incoming = json.dumps({"from": "5511999999999", "text": "hello"})
             self.stdout.write(
@@ -70,7 +81,11 @@ class Command(BaseCommand):
                 f"  curl -s -X POST {sandbox_url}/_sandbox/incoming -d '{incoming}'\n\n"
                 f"then see the answer it sent: curl -s {sandbox_url}/_sandbox/messages\n"
                 "or post a WhatsApp event to the trigger yourself:\n\n"
-                f"  {demo_curl('http://' + addr, SANDBOX_TOKEN)}\n"
+                f"  {demo_curl('http://' + addr, SANDBOX_TOKEN)}\n\n"
+                "A second number, sandbox-2, runs on the same sandbox: give it a whatsapp trigger\n"
+                "(admin, instance sandbox-2), connect it (WhatsApp instances page, Connect), then\n"
+                f"write to it: curl -s -X POST {sandbox_url}/_sandbox/incoming "
+                """-d '{"instance": "sandbox-2", "from": "5511988887777", "text": "hi"}'\n"""
             )
         elif disable_demo_trigger():
             self.stdout.write("The demo trigger only runs against the sandbox: it is disabled now.")
