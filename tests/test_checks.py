@@ -49,3 +49,19 @@ def test_check_deploy_warns_when_tls_hardening_is_left_out():
 
     assert result.returncode != 0
     assert "security.W004" in result.stderr and "security.W012" in result.stderr
+
+
+def test_a_settings_token_no_instance_holds_is_reported_once_instances_exist(db, settings):
+    from triggers.checks import check_settings_instance_token
+    from whatsapp.models import Instance
+
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = "the-first-token-0123"
+    first = Instance.objects.sole()  # the instance `default`, from the settings
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = "a-changed-token-0123"
+
+    [warning] = check_settings_instance_token()
+    first.token = "a-changed-token-0123"
+    first.save()
+
+    assert warning.id == "triggers.W002" and "a-changed-token" not in warning.msg + warning.hint
+    assert check_settings_instance_token() == []

@@ -163,3 +163,77 @@ def test_the_proxy_password_inside_the_servers_proxy_string_is_never_printed(san
 
     assert code == 0 and "shop2-token-0123456789abcd" not in json.dumps(output)
     assert "hunter2-secret" not in printed and "shop-token-0123456789abcdef" not in printed
+
+
+# --- several numbers ------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_numbers(sandbox):
+    """Return the sandbox with the instances `a` (its first) and `signed` (its second) on record."""
+    from tests.support.signing import SECRET
+    from whatsapp.models import Instance
+
+    Instance.objects.create(name="a", token=SANDBOX_TOKEN)
+    Instance.objects.create(name="signed", token=SECRET)
+    return sandbox
+
+
+def test_with_several_instances_a_command_without_instance_stops_and_lists_them(two_numbers):
+    code, output = evolution("send_text", "--number", NUMBER, "--text", "hello")
+
+    assert code == 1
+    assert output["error"] == "several WhatsApp instances (a, signed): name one with --instance"
+    assert two_numbers.attempts() == []
+
+
+def test_instance_names_the_number_a_command_acts_as(two_numbers):
+    code, _ = evolution("send_text", "--instance", "signed", "--number", NUMBER, "--text", "hello")
+
+    assert code == 0
+    assert two_numbers.messages()[0]["instance"] == "signed"
+
+
+def test_an_unknown_instance_is_refused_with_the_list(two_numbers):
+    code, output = evolution("status", "--instance", "nope")
+
+    assert (code, output["error"]) == (1, "no WhatsApp instance 'nope'; instances: a, signed")
+
+
+def test_instances_are_added_listed_updated_and_removed_and_no_output_shows_a_token(db, settings):
+    from whatsapp.models import Instance
+
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = ""
+    added = evolution("instance_add", "--name", "shop", "--token", "the-shops-token-0123", "--daily-cap", "5")
+    taken = evolution("instance_add", "--name", "other", "--token", "the-shops-token-0123")
+    updated = evolution("instance_update", "--name", "shop", "--token", "a-rotated-token-0123")
+    listed = evolution("instance_list")
+    removed = evolution("instance_remove", "--name", "shop")
+
+    printed = json.dumps([added, taken, updated, listed, removed])
+    assert added[0] == 0 and added[1]["instance"]["daily_cap"] == 5
+    assert taken == (1, {"ok": False, "error": "another instance holds this token"})
+    assert [each["name"] for each in listed[1]["instances"]] == ["shop"]
+    assert removed == (0, {"ok": True, "removed": "shop"})
+    assert "the-shops-token" not in printed and "a-rotated-token" not in printed
+    assert not Instance.objects.exists()
+
+
+def test_an_instance_its_triggers_name_is_not_removed(db, make_trigger, settings):
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = ""
+    make_trigger(source="whatsapp", slug="inbox", secret="the-inbox-token-0123")
+
+    code, output = evolution("instance_remove", "--name", "inbox")
+
+    assert code == 1 and "has triggers (inbox)" in output["error"]
+
+
+def test_connect_points_the_instances_webhook_at_its_trigger(sandbox, make_trigger, settings):
+    settings.PUBLIC_BASE_URL = "https://hooks.example.com"
+    trigger = make_trigger(source="whatsapp", secret=SANDBOX_TOKEN)
+
+    code, _ = evolution("connect", "--instance", trigger.instance.name)
+
+    assert code == 0
+    assert sandbox.state.first.webhook_url == f"https://hooks.example.com{trigger.get_webhook_path()}"
+    assert sandbox.state.first.subscriptions == ["MESSAGE", "READ_RECEIPT", "CONNECTION"]
