@@ -49,10 +49,11 @@ lock: $(INSTALLED)
 	$(VENV)/bin/uv export --quiet --no-default-groups --no-emit-project -o requirements.txt
 	$(VENV)/bin/uv export --quiet --all-groups --no-emit-project -o requirements-dev.txt
 
-# Needs PostgreSQL, Redis and wrk (apt-get install wrk); about 20 minutes on 2 cores.
+# Needs PostgreSQL, Redis and wrk (apt-get install wrk); about 35 minutes on 2 cores.
 bench: $(INSTALLED)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/run.py
 	$(PY) bench/delivery.py
 	$(PY) bench/media.py
 	$(PY) bench/breaker.py
+	$(PY) bench/instances.py

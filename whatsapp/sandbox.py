@@ -26,11 +26,13 @@ default the first; what it lists carries each entry's `instance`):
   or `"drop": true` to close the connection without an answer);
 - `POST /_sandbox/state {"connected": false}`: the phone goes offline (sends
   answer 500 `client disconnected`, `/instance/status` 400) and a `Disconnected`
-  event is posted; `true` brings it back and posts `Connected`;
+  event is posted (`"silent": true`: none, as before the server notices); `true`
+  brings it back and posts `Connected`;
   `{"logged_out": true}` posts `LoggedOut`, `{"banned_until": 3600}` posts
   `TemporaryBan` (expiring in that many seconds), each taking the phone offline;
   `webhook_retry_seconds` sets the pause between webhook attempts (the server's
-  30 s; tests make it short);
+  30 s; tests make it short); `disconnected_latency_ms` how long a send to a
+  disconnected instance takes to fail (the server tries to reconnect first);
 - `POST /_sandbox/incoming {"from": "5511...", "text": "/ping"}`: someone
   writes to the instance (optional `push_name`, `id`, `from_me`, `media_type`
   to make the text a caption of that media, `quoted_id`); with `media_bytes` the
@@ -207,6 +209,7 @@ class SandboxState:
         fail_rate: float = 0.0,
         fail_status: int = 500,
         latency_ms: int = 0,
+        disconnected_latency_ms: int = 0,
         not_registered: set[str] | None = None,
         seed: int | None = None,
         duplicate_webhooks: bool = False,
@@ -219,6 +222,9 @@ class SandboxState:
         self.fail_rate = fail_rate
         self.fail_status = fail_status
         self.latency_ms = latency_ms
+        # How long a send to a disconnected instance takes to fail (the server's own
+        # reconnect attempts: up to 48 s); only that instance's sends wait it.
+        self.disconnected_latency_ms = disconnected_latency_ms
         self.not_registered = {n.split("@")[0] for n in (not_registered or set())}
         # The server posts every event twice when both a global and an instance URL are set.
         self.duplicate_webhooks = duplicate_webhooks
@@ -506,11 +512,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 instance.connected = up
         if up and not was:
             events.append(("Connected", {"status": "open", "jid": instance.own_jid, "pushName": "Sandbox"}))
-        elif was and down and not events:
+        elif was and down and not events and not body.get("silent"):
             events.append(("Disconnected", {}))
         for name, data in events:
             self.server.webhooks.post(instance, instance.envelope(name, data))
-        for name in ("duplicate_webhooks", "latency_ms", "webhook_retry_seconds"):
+        for name in ("duplicate_webhooks", "latency_ms", "disconnected_latency_ms", "webhook_retry_seconds"):
             if name in body:
                 setattr(self.state, name, body[name])
         self._reply(200, {"message": "success", "connected": instance.connected})
@@ -565,6 +571,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 return None
         if self.state.latency_ms:
             time.sleep(self.state.latency_ms / 1000)
+        if self.state.disconnected_latency_ms and not self.instance.connected:
+            time.sleep(self.state.disconnected_latency_ms / 1000)
         number = str(body.get("number") or "")
         message_id = str(body.get("id") or "") or _new_message_id()
         fault = self.state.next_fault()
