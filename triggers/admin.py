@@ -189,9 +189,16 @@ class TriggerAdmin(ActionsAdmin):
         return "Set (never shown again). To change it, start a secret rotation from the trigger list."
 
     @admin.action(description="Start a secret rotation (shows the next secrets once)", permissions=["change"])
-    def start_secret_rotation(self, request: HttpRequest, queryset: QuerySet[Trigger]) -> HttpResponse:
+    def start_secret_rotation(self, request: HttpRequest, queryset: QuerySet[Trigger]) -> HttpResponse | None:
         user = request.user.get_username()
-        rotated = [(trigger, rotation.start_rotation(trigger, user=user)) for trigger in queryset]
+        rotated = []
+        for trigger in queryset:
+            try:
+                rotated.append((trigger, rotation.start_rotation(trigger, user=user)))
+            except rotation.RotationError as exc:
+                self.message_user(request, f"{trigger}: {exc}", messages.WARNING)
+        if not rotated:
+            return None
         for trigger, _ in rotated:
             self.log_change(request, trigger, "Started a secret rotation.")
         template = "admin/triggers/trigger/next_secrets.html"
@@ -529,15 +536,7 @@ class InstanceAdmin(ActionsAdmin):
 
     form = InstanceForm
     list_display = [
-        "name",
-        "server",
-        "state",
-        "state_since",
-        "sends_24h",
-        "daily_cap",
-        "watermark",
-        "bound_triggers",
-        "server_configuration",
+        "name", "server", "state", "state_since", "sends_24h", "daily_cap", "watermark", "bound_triggers"
     ]
     readonly_fields = ["state", "state_since", "banned_until", "created_at"]
     search_fields = ["name"]
@@ -546,13 +545,30 @@ class InstanceAdmin(ActionsAdmin):
     def has_connect_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(CHANGE_INSTANCES)
 
-    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
-        # What the server stores, read once per page (one short call per server).
-        self._views, self._server_error = instances.server_config(list(Instance.objects.all()))
-        if self._server_error:
-            text = f"The server's configuration could not be read: {self._server_error}"
+    def get_list_display(self, request: HttpRequest) -> list:
+        """Return the columns, the last one what the server stores, read once for this page.
+
+        One short call per server; held by this request's column, never by the
+        admin object all requests share.
+        """
+        views, error = instances.server_config(list(Instance.objects.all()))
+        if error:
+            text = f"The server's configuration could not be read: {error}"
             self.message_user(request, text, messages.WARNING)
-        return super().changelist_view(request, extra_context)
+
+        @admin.display(description="server configuration")
+        def server_configuration(obj: Instance) -> str:
+            view = views.get(obj.name)
+            if view is None or (not view.found and error):
+                return "unknown"
+            if not view.found:
+                return "not found on the server"
+            if view.matches:
+                return "matches (webhook to its trigger; messages, receipts, connection)"
+            stored = f"webhook {view.webhook or '—'}, events {view.events or '—'}"
+            return f"differs: {stored} (run the connect action)"
+
+        return [*super().get_list_display(request), server_configuration]
 
     @admin.display(description="server")
     def server(self, obj: Instance) -> str:
@@ -565,15 +581,6 @@ class InstanceAdmin(ActionsAdmin):
     @admin.display(description="triggers")
     def bound_triggers(self, obj: Instance) -> str:
         return ", ".join(obj.triggers.values_list("slug", flat=True)) or "—"
-
-    @admin.display(description="server configuration")
-    def server_configuration(self, obj: Instance) -> str:
-        view = getattr(self, "_views", {}).get(obj.name)
-        if view is None or not view.found:
-            return "not found on the server" if view is not None and not self._server_error else "unknown"
-        if view.matches:
-            return "matches (webhook to its trigger; messages, receipts, connection)"
-        return f"differs: webhook {view.webhook or '—'}, events {view.events or '—'} (run the connect action)"
 
     @admin.action(description="Connect: point the webhook at its trigger, subscribe", permissions=["connect"])
     def connect_webhook(self, request: HttpRequest, queryset: QuerySet[Instance]) -> None:

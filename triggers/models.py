@@ -143,9 +143,9 @@ class Trigger(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         """Save, bound to its WhatsApp instance first when it needs one (see `bind_instance`)."""
-        self.bind_instance()
-        if kwargs.get("update_fields") is not None:
-            kwargs["update_fields"] = {*kwargs["update_fields"], "instance", "secret", "next_secret"}
+        changed = self.bind_instance()
+        if kwargs.get("update_fields") is not None and changed:
+            kwargs["update_fields"] = {*kwargs["update_fields"], *changed}
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs) -> tuple[int, dict[str, int]]:
@@ -180,16 +180,18 @@ class Trigger(models.Model):
             )
         return sole
 
-    def bind_instance(self) -> None:
-        """Bind the trigger to its instance, when it needs one and has none (see `choose_instance`).
+    def bind_instance(self) -> set[str]:
+        """Return the fields this changed, after binding the trigger to its instance (see `choose_instance`).
 
-        A `whatsapp` trigger whose secret no instance holds gets a new instance
+        Only a trigger that needs an instance and has none is bound. A
+        `whatsapp` trigger whose secret no instance holds gets a new instance
         named after it, holding that secret: a trigger made the way of one
         number keeps working. A `whatsapp` trigger's secret is its instance's
         token, so its events authenticate with it and no other instance's.
         """
+        changed: set[str] = set()
         if not self.needs_instance:
-            return
+            return changed
         if self.instance_id is None:
             try:
                 chosen = self.choose_instance()
@@ -197,9 +199,13 @@ class Trigger(models.Model):
                 chosen = None  # the send fails with the reason; forms and the API refuse first
             if chosen is None and self.source == Source.WHATSAPP:
                 chosen = Instance.objects.create(name=_free_instance_name(self.slug), token=self.secret)
-            self.instance = chosen
+            if chosen is not None:
+                self.instance, changed = chosen, {"instance"}
         if self.source == Source.WHATSAPP and self.instance is not None:
-            self.secret, self.next_secret = self.instance.token, ""
+            if (self.secret, self.next_secret) != (self.instance.token, ""):
+                self.secret, self.next_secret = self.instance.token, ""
+                changed |= {"secret", "next_secret"}
+        return changed
 
     def resolve_instance(self) -> Instance | None:
         """Return the instance the trigger uses now, binding it first when it had none and one fits.

@@ -66,7 +66,7 @@ def test_an_instance_with_triggers_is_not_deleted_409_and_one_without_is(staff_c
     deleted = staff_client.delete(f"{URL}spare/")
 
     assert (refused.status_code, refused.json()["error"]) == (409, "instance_in_use")
-    assert "orders" in refused.json()["detail"]
+    assert "orders" in refused.json()["message"]
     assert deleted.status_code == 204
     assert Instance.objects.names() == ["shop"]
 

@@ -259,3 +259,15 @@ def test_saving_the_admin_change_form_keeps_the_secrets(admin_client, make_trigg
     assert saved.status_code == 302, saved.content.decode()[-2000:]
     trigger.refresh_from_db()
     assert (trigger.name, trigger.secret, trigger.next_secret) == ("Renamed", SECRET, NEW_SECRET)
+
+
+def test_a_whatsapp_triggers_secret_is_rotated_on_its_instance_not_here(staff_client, make_trigger, settings):
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = ""
+    trigger = make_trigger(source="whatsapp", secret="the-instance-token-0123")
+
+    answer = staff_client.post(f"/api/triggers/{trigger.pk}/secret-rotation", {}, format="json")
+
+    trigger.refresh_from_db()
+    assert (answer.status_code, answer.json()["error"]) == (409, "not_rotatable")
+    assert "rotate the instance's token" in answer.json()["message"]
+    assert (trigger.secret, trigger.next_secret) == ("the-instance-token-0123", "")

@@ -61,7 +61,7 @@ class SecretRotationView(APIView):
     @extend_schema(
         summary="Start a secret rotation: a next secret verifies beside the current one",
         request=SecretRotationSerializer,
-        responses={201: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+        responses={201: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
     )
     def post(self, request: Request, pk: str) -> Response:
         trigger = get_object_or_404(Trigger, pk=pk)
@@ -73,6 +73,8 @@ class SecretRotationView(APIView):
             )
         except ValueError as exc:
             raise ValidationError({"next_secret": [str(exc)]}) from None
+        except rotation.RotationError as exc:
+            return Response({"error": "not_rotatable", "message": str(exc)}, status=status.HTTP_409_CONFLICT)
         # The one time the next secret is shown: the sender has to be configured with it.
         return Response({"status": "rotating", "next_secret": next_secret}, status=status.HTTP_201_CREATED)
 
@@ -270,6 +272,12 @@ class StatsView(APIView):
         return Response(figures.compute_stats(days, instance=instance).as_dict())
 
 
+@extend_schema_view(
+    destroy=extend_schema(responses={204: None, 404: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}),
+    create=extend_schema(responses={201: InstanceSerializer, 400: OpenApiTypes.OBJECT}),
+    update=extend_schema(responses={200: InstanceSerializer, 400: OpenApiTypes.OBJECT}),
+    partial_update=extend_schema(responses={200: InstanceSerializer, 400: OpenApiTypes.OBJECT}),
+)
 class InstanceViewSet(viewsets.ModelViewSet):
     """Create, list, change and delete WhatsApp instances (staff with the matching instance permission).
 
@@ -299,5 +307,6 @@ class InstanceViewSet(viewsets.ModelViewSet):
         try:
             instances.delete_instance(self.get_object())
         except instances.InstanceInUse as exc:
-            return Response({"error": "instance_in_use", "detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            refusal = {"error": "instance_in_use", "message": str(exc)}
+            return Response(refusal, status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -14,6 +14,7 @@ import logging
 from django.db import transaction
 
 from evonexus.logs import log_event
+from triggers.choices import Source
 from triggers.models import Trigger
 from triggers.validators import MIN_SECRET_LENGTH, generate_secret
 
@@ -33,14 +34,21 @@ def start_rotation(trigger: Trigger, next_secret: str | None = None, *, user: st
 
     Without `next_secret` one is generated. Starting again during a rotation
     replaces the next secret (the old next secret stops verifying). Raises
-    `ValueError` for a secret shorter than `MIN_SECRET_LENGTH` (16) characters or equal to the current one.
-    Each step is logged with `user` (who asked), never with a secret.
+    `ValueError` for a secret shorter than `MIN_SECRET_LENGTH` (16) characters or equal to the current one,
+    and `RotationError` for a `whatsapp` trigger bound to its instance: its secret is that
+    instance's token, rotated on the instance. Each step is logged with `user` (who asked),
+    never with a secret.
     """
     next_secret = generate_secret() if next_secret is None else next_secret.strip()
     if len(next_secret) < MIN_SECRET_LENGTH:
         raise ValueError(f"The next secret must have at least {MIN_SECRET_LENGTH} characters.")
     with transaction.atomic():
         locked = _locked(trigger)
+        if locked.source == Source.WHATSAPP and locked.instance_id is not None:
+            raise RotationError(
+                "A whatsapp trigger's secret is its WhatsApp instance's token: rotate the instance's "
+                "token instead (WhatsApp instances page, the API or evolution instance_update)."
+            )
         if next_secret == locked.secret:
             raise ValueError("The next secret must differ from the current one.")
         locked.next_secret = next_secret
