@@ -146,7 +146,7 @@ def test_ingest_duplicates_worker_breaker_replay_reaper_and_stats_work_through_p
         post(phone, connection_event("Connected"), signed=False)
         run_worker(**env)  # the probe, the trial send
         run_worker(**env)  # what the close released
-        assert breaker.status().state == "closed"
+        assert breaker.status(phone.instance).state == "closed"
         assert TriggerExecution.objects.get(pk=held.json()["execution_id"]).status == "completed"
 
         # Replay and the reaper, as commands through pgbouncer.
