@@ -1,7 +1,9 @@
 """Stats at any size: an hourly rollup kept by the database, exactly equal to the rows, rebuilt on demand."""
 
+import re
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -12,6 +14,7 @@ from django.utils import timezone
 
 from tests.support.commands import run_command
 from tests.support.forms import write_script
+from tests.support.processes import ROOT
 from triggers.choices import ExecutionStatus
 from triggers.execute import executor, reaper
 from triggers.execute.receipts import apply_receipt, record_sent
@@ -61,6 +64,11 @@ def rollup_totals() -> dict:
 @pytest.fixture
 def mixed_workload(make_trigger, scripts_dir, settings):
     """New events, duplicates, runs that complete and fail, a replay, a redelivery, the reaper, receipts."""
+    return run_mixed_workload(make_trigger, scripts_dir, settings)
+
+
+def run_mixed_workload(make_trigger, scripts_dir, settings):
+    """Return the workload's first trigger, after the writes of `mixed_workload`."""
     settings.AUTO_REDELIVERY_SCHEDULE = [60]
     write_script(scripts_dir, "ok.sh", "cat >/dev/null; echo done")
     write_script(scripts_dir, "flaky.sh", "cat >/dev/null; exit 75")  # EX_TEMPFAIL: transient
@@ -287,3 +295,37 @@ def test_an_empty_database_gets_an_empty_rollup_after_migrate_or_flush(make_trig
     call_command("migrate", verbosity=0)  # flush ends the same way: post_migrate
 
     assert not StatsHour.objects.exists()
+
+
+COUNTED_INSERT = re.compile(
+    r'INSERT INTO "?(triggers_triggerexecution|triggers_executionevent|triggers_sentmessage)"?', re.I
+)
+
+
+def test_every_write_of_the_product_inserts_one_counted_row_per_statement(
+    make_trigger, scripts_dir, settings
+):
+    # On PostgreSQL an INSERT is counted row by row, each row's upsert landing on the same
+    # few counter rows: linear while every statement writes one row. A statement of many
+    # rows (a bulk import) is quadratic there, so imports go with the hooks off, then
+    # rebuild_stats (docs/console.md). This holds the product to one row per statement.
+    with CaptureQueriesContext(connection) as captured:
+        run_mixed_workload(make_trigger, scripts_dir, settings)
+
+    inserts = [query["sql"] for query in captured.captured_queries if COUNTED_INSERT.search(query["sql"])]
+    tables = {COUNTED_INSERT.search(sql).group(1) for sql in inserts}
+    many = [sql for sql in inserts if re.search(r"\)\s*,\s*\(", sql.split("VALUES", 1)[-1])]
+    assert tables == {"triggers_triggerexecution", "triggers_executionevent", "triggers_sentmessage"}
+    assert many == []
+
+
+def test_no_code_of_the_product_bulk_creates_counted_rows():
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for package in ("evonexus", "triggers", "whatsapp")
+        for path in Path(ROOT, package).rglob("*.py")
+        if "migrations" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "bulk_create(" in line
+    ]
+    assert offenders == []
