@@ -504,8 +504,8 @@ def _checked_connection(result: GatewayResult, webhook_url: str, subscribe: list
 def make_client(base_url: str, instance_token: str, **overrides: Any) -> EvolutionClient:
     """Return a client for one instance, with the settings' global key and timeout.
 
-    The one place every gateway client of the service is made (each instance's,
-    and the settings' for the server's admin routes).
+    The one place every gateway client of the service is made: each instance's
+    (`Instance.client`), and one with no instance token for the server's admin routes.
     """
     options = {
         "base_url": base_url,
@@ -516,7 +516,3 @@ def make_client(base_url: str, instance_token: str, **overrides: Any) -> Evoluti
     }
     return EvolutionClient(**options)
 
-
-def client_from_settings(**overrides: Any) -> EvolutionClient:
-    """Return a client configured from the EVOLUTION_GO_* settings."""
-    return make_client(settings.EVOLUTION_GO_URL, settings.EVOLUTION_GO_INSTANCE_TOKEN, **overrides)
