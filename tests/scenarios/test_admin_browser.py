@@ -161,3 +161,33 @@ def test_an_operator_rotates_a_trigger_secret_from_the_admin(server, page, djang
     page.goto(f"{server.url}/admin/triggers/trigger/{trigger.pk}/change/")
     expect(page.locator(".field-secret_status")).to_contain_text("never shown again")
     assert rotated_to not in page.content()
+
+
+def test_an_operator_adds_a_number_whose_token_no_page_shows_and_sees_which_number_is_down(
+    server, page, django_user_model
+):
+    django_user_model.objects.create_superuser("admin", password="pw-admin-1")
+    token = "the-shops-instance-token-typed-once"
+    page.goto(f"{server.url}/admin/login/?next=/admin/whatsapp/instance/add/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw-admin-1")
+    page.click("input[type=submit]")
+
+    page.fill("#id_name", "shop")
+    page.fill("#id_token", token)
+    page.fill("#id_daily_cap", "300")
+    page.click("input[name=_save]")
+    expect(page.locator("#result_list")).to_contain_text("shop")
+    listing = page.content()
+    page.goto(f"{server.url}/admin/whatsapp/instance/{Instance.objects.get().pk}/change/")
+    change_form = page.content()
+
+    from triggers.execute import breaker
+
+    breaker.connection_lost(Instance.objects.get(), "disconnected", error="reported disconnected")
+    page.goto(f"{server.url}/admin/")
+    expect(page.locator(".gateway-breaker-banner")).to_contain_text("WhatsApp instance shop:")
+    screenshot(page, "instance-down-banner")
+
+    assert Instance.objects.get().token == token
+    assert token not in listing and token not in change_form
