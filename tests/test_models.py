@@ -252,3 +252,23 @@ def test_a_new_instance_token_becomes_its_whatsapp_triggers_secret(make_trigger,
 
     trigger.refresh_from_db()
     assert trigger.signing_secrets() == ["the-new-instance-token"]
+
+
+def test_whatsapp_triggers_saved_at_once_with_one_new_token_share_one_instance(transactional_db, settings):
+    from tests.support.threads import run_in_threads
+    from whatsapp.models import Instance
+
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = ""
+    made = iter(range(8))
+    lock = threading.Lock()
+
+    def save() -> int:
+        with lock:
+            n = next(made)
+        token = "one-new-token-0123"
+        return Trigger.objects.create(name=f"t{n}", slug=f"in-{n}", source="whatsapp", secret=token).instance_id
+
+    bound = run_in_threads(save, 8)
+
+    assert len(bound) == 8 and len(set(bound)) == 1
+    assert Instance.objects.get().token == "one-new-token-0123"

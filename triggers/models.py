@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.db.models.signals import post_save
@@ -198,7 +198,7 @@ class Trigger(models.Model):
             except ValidationError:
                 chosen = None  # the send fails with the reason; forms and the API refuse first
             if chosen is None and self.source == Source.WHATSAPP:
-                chosen = Instance.objects.create(name=_free_instance_name(self.slug), token=self.secret)
+                chosen = _instance_for_token(self.secret, self.slug)
             if chosen is not None:
                 self.instance, changed = chosen, {"instance"}
         if self.source == Source.WHATSAPP and self.instance is not None:
@@ -251,6 +251,22 @@ def follow_instance_token(sender, instance: Instance, **kwargs) -> None:
     """
     listeners = Trigger.objects.filter(instance=instance, source=Source.WHATSAPP)
     listeners.exclude(secret=instance.token).update(secret=instance.token, next_secret="")
+
+
+def _instance_for_token(token: str, slug: str) -> Instance:
+    """Return a new instance holding `token`, named after `slug`; or the one a concurrent save made.
+
+    Two saves racing to make it (the same token, or the same free name) meet
+    the unique constraints: the loser takes the winner's instance, or the next name.
+    """
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                return Instance.objects.create(name=_free_instance_name(slug), token=token)
+        except IntegrityError:
+            if (holder := Instance.objects.holding(token)) is not None:
+                return holder
+    raise IntegrityError(f"no free instance name after {slug!r}")
 
 
 def _free_instance_name(slug: str) -> str:
