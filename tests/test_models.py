@@ -265,10 +265,10 @@ def test_whatsapp_triggers_saved_at_once_with_one_new_token_share_one_instance(t
     def save() -> int:
         with lock:
             n = next(made)
-        token = "one-new-token-0123"
-        return Trigger.objects.create(name=f"t{n}", slug=f"in-{n}", source="whatsapp", secret=token).instance_id
+        trigger = Trigger.objects.create(name=f"t{n}", slug=f"in-{n}", source="whatsapp", secret="one-token-0123")
+        return trigger.instance_id
 
     bound = run_in_threads(save, 8)
 
     assert len(bound) == 8 and len(set(bound)) == 1
-    assert Instance.objects.get().token == "one-new-token-0123"
+    assert Instance.objects.get().token == "one-token-0123"
