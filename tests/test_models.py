@@ -265,8 +265,8 @@ def test_whatsapp_triggers_saved_at_once_with_one_new_token_share_one_instance(t
     def save() -> int:
         with lock:
             n = next(made)
-        trigger = Trigger.objects.create(name=f"t{n}", slug=f"in-{n}", source="whatsapp", secret="one-token-0123")
-        return trigger.instance_id
+        fields = {"name": f"t{n}", "slug": f"in-{n}", "source": "whatsapp", "secret": "one-token-0123"}
+        return Trigger.objects.create(**fields).instance_id
 
     bound = run_in_threads(save, 8)
 
