@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import django_shell, sqlite_stack, start_server  # noqa: E402
+from bench.common import django_shell, report_verdicts, sqlite_stack, start_server  # noqa: E402
 
 PORT = 8934
 TOKEN = "bench-breaker-instance-token-0123"
@@ -161,14 +161,7 @@ def main() -> None:
             f"{after['delivered']}/{EVENTS}, dead-letter {after['dead_letter']}",
         ),
     }
-    for name, (met, figure) in verdicts.items():
-        print(f"{'MET ' if met else 'MISS'}  {name}: {figure}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    results["verdicts"] = {name: {"met": met, "figure": figure} for name, (met, figure) in verdicts.items()}
-    results["seconds"] = round(time.time() - started)
-    (out / "breaker.json").write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out / 'breaker.json'} ({results['seconds']} s)")
+    report_verdicts(verdicts, results, "breaker", started)
 
 
 if __name__ == "__main__":

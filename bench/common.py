@@ -1,5 +1,6 @@
 """What both benchmark scripts need: a fresh database and a gunicorn serving the project."""
 
+import json
 import os
 import subprocess
 import sys
@@ -71,3 +72,16 @@ def django_shell(env: dict, code: str) -> str:
         capture_output=True,
         text=True,
     ).stdout.strip()
+
+
+def report_verdicts(verdicts: dict[str, tuple[bool, str]], results: dict, name: str, started: float) -> None:
+    """Print each target's verdict (MET or MISS, with its figure); write them with `results` to
+    bench/results/`name`.json, with the run's seconds since `started` (a `time.time()`)."""
+    for target, (met, figure) in verdicts.items():
+        print(f"{'MET ' if met else 'MISS'}  {target}: {figure}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    results["verdicts"] = {target: {"met": met, "figure": fig} for target, (met, fig) in verdicts.items()}
+    results["seconds"] = round(time.time() - started)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out / f'{name}.json'} ({results['seconds']} s)")

@@ -19,7 +19,6 @@ of both numbers was answered once, from its own number. Writes
 bench/results/instances.json.
 """
 
-import json
 import os
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import django_shell, sqlite_stack, start_server  # noqa: E402
+from bench.common import django_shell, report_verdicts, sqlite_stack, start_server  # noqa: E402
 
 PORT = 8935
 TOKENS = {"a": "bench-number-a-token-0123", "b": "bench-number-b-token-0123"}
@@ -185,14 +184,7 @@ def main() -> None:
             r["answered_once_from_own_number"] and r["answered"] == r["written"],
             f"{r['answered']}/{r['written']}",
         )
-    for name, (met, figure) in verdicts.items():
-        print(f"{'MET ' if met else 'MISS'}  {name}: {figure}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    results["verdicts"] = {name: {"met": met, "figure": figure} for name, (met, figure) in verdicts.items()}
-    results["seconds"] = round(time.time() - started_run)
-    (out / "instances.json").write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out / 'instances.json'} ({results['seconds']} s)")
+    report_verdicts(verdicts, results, "instances", started_run)
 
 
 if __name__ == "__main__":
