@@ -158,14 +158,21 @@ class Instance(models.Model):
         """Return a client for this instance: its server, its token (one client per instance)."""
         return gateway.make_client(self.server_url, self.token, **overrides)
 
-    def webhook_url(self, base_url: str) -> str | None:
-        """Return the webhook URL of the `whatsapp` trigger listening to this instance (oldest), or `None`.
+    def webhook_url(self, base_url: str | None = None) -> str:
+        """Return the webhook URL of the `whatsapp` trigger listening to this instance (the oldest).
 
-        Found through the relation triggers bind to instances (`triggers`), so
-        this app needs nothing of theirs.
+        Under `base_url`, by default `PUBLIC_BASE_URL`. Raises `ValueError`
+        saying what is missing: no public URL, or no trigger listening. The
+        trigger is found through the relation triggers bind to instances
+        (`triggers`), so this app needs nothing of theirs.
         """
+        base = base_url or settings.PUBLIC_BASE_URL
+        if not base:
+            raise ValueError("no public URL: set PUBLIC_BASE_URL (or pass --base-url)")
         listener = self.triggers.filter(source="whatsapp").order_by("created_at", "pk").first()
-        return base_url.rstrip("/") + listener.get_webhook_path() if listener is not None else None
+        if listener is None:
+            raise ValueError(f"no whatsapp trigger listens to instance {self.name}: make one first")
+        return base.rstrip("/") + listener.get_webhook_path()
 
     def holds_token(self, token: str | None) -> bool:
         """Return whether `token` is this instance's token (constant time; empty: no)."""

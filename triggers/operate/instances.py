@@ -9,7 +9,6 @@ instance, whether what the server stores matches that.
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import ProtectedError
 
 from whatsapp.client import DEFAULT_SUBSCRIPTIONS, GatewayResult, make_client
@@ -44,13 +43,10 @@ def connect(instance: Instance, *, base_url: str | None = None) -> GatewayResult
     A permanent failure, and no request, when no `whatsapp` trigger listens to
     the instance or no public base URL is known.
     """
-    base = base_url or settings.PUBLIC_BASE_URL
-    if not base:
-        error = "no public URL: set PUBLIC_BASE_URL (or pass --base-url)"
-        return GatewayResult(False, None, "permanent", error=error, attempts=0)
-    if (url := instance.webhook_url(base)) is None:
-        error = f"no whatsapp trigger listens to instance {instance.name}: make one first"
-        return GatewayResult(False, None, "permanent", error=error, attempts=0)
+    try:
+        url = instance.webhook_url(base_url)
+    except ValueError as exc:
+        return GatewayResult(False, None, "permanent", error=str(exc), attempts=0)
     return instance.client().connect(url, subscribe=SUBSCRIPTIONS)
 
 
@@ -94,8 +90,10 @@ def server_config(
                 errors.append(f"{server}: {answer.error}")
         rows = (row for row in listings[server] if isinstance(row, dict))
         entry = next((row for row in rows if instance.holds_token(row.get("token"))), None)
-        base = base_url or settings.PUBLIC_BASE_URL
-        expected = (instance.webhook_url(base) or "") if base else ""
+        try:
+            expected = instance.webhook_url(base_url)
+        except ValueError:
+            expected = ""  # nothing to compare with: never a match
         if entry is None:
             views[instance.name] = ServerView(False, expected_webhook=expected)
         else:

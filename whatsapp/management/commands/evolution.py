@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import IntegrityError
@@ -29,14 +28,7 @@ from whatsapp.models import Instance
 
 def _connect(client: EvolutionClient, o: dict) -> GatewayResult:
     """Point the instance's webhook at `--webhook-url`, or at the trigger that listens to it."""
-    url = o["webhook_url"]
-    if not url:
-        base = o["base_url"] or settings.PUBLIC_BASE_URL
-        if not base:
-            raise ValueError("no --webhook-url, and no PUBLIC_BASE_URL (or --base-url) to find its trigger's")
-        instance = o["instance_record"]
-        if (url := instance.webhook_url(base)) is None:
-            raise ValueError(f"no whatsapp trigger listens to instance {instance.name}: pass --webhook-url")
+    url = o["webhook_url"] or o["instance_record"].webhook_url(o["base_url"])
     return client.connect(url, subscribe=o["subscribe"], phone=o["phone"])
 
 
