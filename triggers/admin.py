@@ -524,8 +524,7 @@ class InstanceForm(forms.ModelForm):
         token = self.cleaned_data.get("token") or ""
         if not token and self.instance.pk is None:
             raise ValidationError("This field is required.")
-        holder = Instance.objects.holding(token) if token else None
-        if holder is not None and holder.pk != self.instance.pk:
+        if Instance.objects.held_by_another(token, self.instance):
             raise ValidationError("Another instance holds this token.")
         return token or self.instance.token
 

@@ -37,6 +37,14 @@ class InstanceQuerySet(models.QuerySet):
                 found = candidate
         return found
 
+    def held_by_another(self, token: str | None, instance: "Instance | None" = None) -> bool:
+        """Return whether an instance other than `instance` holds `token` (an empty token: no).
+
+        What a new or changed token must not be: an event's token names one instance.
+        """
+        holder = self.holding(token)
+        return holder is not None and (instance is None or holder.pk != instance.pk)
+
     def sole(self) -> "Instance | None":
         """Return the only instance, or `None` when there is none or several.
 

@@ -223,8 +223,7 @@ class InstanceSerializer(StrictStringsMixin, serializers.ModelSerializer):
         if self.instance is None and not attrs.get("token"):
             raise serializers.ValidationError({"token": ["This field is required."]})
         token = attrs.get("token")
-        holder = Instance.objects.holding(token) if token else None
-        if holder is not None and holder != self.instance:
+        if Instance.objects.held_by_another(token, self.instance):
             # Said without the token: an event's token must name one instance.
             raise serializers.ValidationError({"token": ["Another instance holds this token."]})
         return attrs

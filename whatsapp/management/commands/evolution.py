@@ -55,7 +55,7 @@ def _instance_fields(o: dict) -> dict:
 
 
 def _instance_add(o: dict) -> dict:
-    if Instance.objects.holding(o["token"]) is not None:
+    if Instance.objects.held_by_another(o["token"]):
         raise ValueError("another instance holds this token")
     instance = Instance(name=o["name"], **_instance_fields(o))
     _save(instance)
@@ -65,8 +65,7 @@ def _instance_add(o: dict) -> dict:
 def _instance_update(o: dict) -> dict:
     instance = Instance.objects.pick(o["name"])
     fields = _instance_fields(o)
-    holder = Instance.objects.holding(fields.get("token"))
-    if holder is not None and holder.pk != instance.pk:
+    if Instance.objects.held_by_another(fields.get("token"), instance):
         raise ValueError("another instance holds this token")
     for name, value in fields.items():
         setattr(instance, name, value)
