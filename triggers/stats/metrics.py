@@ -66,8 +66,10 @@ class DatabaseCollector:
             "1 while an instance's breaker holds its WhatsApp sends back (open or half-open), else 0.",
             labels=["instance"],
         )
+        # Every instance, read once: the three gauges below have a line for each.
+        instances = list(Instance.objects.order_by("name").values_list("name", "state"))
         states = dict(GatewayBreaker.objects.values_list("instance__name", "state"))
-        for name in Instance.objects.order_by("name").values_list("name", flat=True):
+        for name, _ in instances:
             closed = states.get(name, GatewayBreaker.State.CLOSED) == GatewayBreaker.State.CLOSED
             breakers.add_metric([name], int(not closed))
         yield breakers
@@ -76,7 +78,7 @@ class DatabaseCollector:
             "1 for what each WhatsApp instance's server last said of it (connected, disconnected, ...).",
             labels=["instance", "state"],
         )
-        for name, current in Instance.objects.order_by("name").values_list("name", "state"):
+        for name, current in instances:
             for value in Instance.State.values:
                 state.add_metric([name, value], int(value == current))
         yield state
@@ -91,7 +93,7 @@ class DatabaseCollector:
             "Messages each WhatsApp instance had accepted in the last 24 hours (its watermark's measure).",
             labels=["instance"],
         )
-        for name in Instance.objects.order_by("name").values_list("name", flat=True):
+        for name, _ in instances:
             sends.add_metric([name], sent.get(name, 0))
         yield sends
 
