@@ -58,10 +58,9 @@ def _breaker(instance: Instance) -> QuerySet[GatewayBreaker]:
     return GatewayBreaker.objects.filter(instance=instance)
 
 
-def waiting(instance: Instance | None = None) -> QuerySet[TriggerExecution]:
-    """Return the executions waiting for `instance` (`None`: for any instance), oldest first."""
-    held = TriggerExecution.objects.held(HoldReason.GATEWAY_DOWN)
-    return held if instance is None else held.filter(trigger__instance=instance)
+def waiting(instance: Instance) -> QuerySet[TriggerExecution]:
+    """Return the executions waiting for `instance` to come back, oldest first."""
+    return TriggerExecution.objects.held(HoldReason.GATEWAY_DOWN).filter(trigger__instance=instance)
 
 
 def _longer_interval(breaker: GatewayBreaker) -> int:
@@ -366,7 +365,11 @@ class BreakerStatus:
 
 def status(instance: Instance) -> BreakerStatus:
     """Return the instance's breaker state now (two small queries)."""
-    current = _row(instance)
+    return _status(_row(instance), instance)
+
+
+def _status(current: GatewayBreaker, instance: Instance) -> BreakerStatus:
+    """Return the state of `instance`'s breaker row `current`, with the executions waiting for it."""
     return BreakerStatus(
         instance=instance.name,
         state=current.state,
@@ -391,4 +394,4 @@ def open_statuses() -> list[BreakerStatus]:
     One query when every breaker is closed: the banner's cost on every admin page.
     """
     rows = GatewayBreaker.objects.exclude(state=State.CLOSED).select_related("instance")
-    return [status(row.instance) for row in rows.order_by("instance__name")]
+    return [_status(row, row.instance) for row in rows.order_by("instance__name")]
