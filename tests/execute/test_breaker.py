@@ -479,3 +479,33 @@ def test_the_banner_and_healthz_say_until_when_a_ban_holds(db, sandbox, shop, cl
 
     assert "banned the number temporarily" in page
     assert health["state"] == "open" and health["banned_until"] is not None
+
+
+@pytest.mark.parametrize(
+    ("event", "data", "state"),
+    [
+        ("Disconnected", {}, "disconnected"),
+        ("ConnectFailure", {}, "disconnected"),
+        ("LoggedOut", {"Reason": 401}, "logged_out"),
+        ("TemporaryBan", {"reason": "101", "expire": 7200e9}, "banned"),
+    ],
+)
+def test_a_connection_event_records_what_the_server_said_of_its_instance_only(
+    db, sandbox, shop, make_trigger, client, event, data, state
+):
+    other = make_trigger(source="whatsapp", secret=SECRET)
+
+    post(client, shop, connection_event(event, data))
+
+    number = Instance.objects.get(pk=shop.instance_id)
+    assert (number.state, number.state_since is not None) == (state, True)
+    assert (number.banned_until is not None) == (state == "banned")
+    assert Instance.objects.get(pk=other.instance_id).state == "unknown"
+
+
+def test_a_probe_that_finds_the_instance_connected_records_it(opened, sandbox):
+    set_connected(sandbox, True)
+
+    executor.tick_gateway(now=timezone.now() + timedelta(seconds=16))
+
+    assert main().state == "connected"

@@ -281,15 +281,6 @@ def tick_instance(instance: Instance, *, now: datetime) -> None:
         release_waiting(instance, now=now)
 
 
-# What each connection event says of the instance's state.
-_STATES = {
-    "connected": Instance.State.CONNECTED,
-    "disconnected": Instance.State.DISCONNECTED,
-    "logged_out": Instance.State.LOGGED_OUT,
-    "banned": Instance.State.BANNED,
-}
-
-
 def note_connection_event(
     connection: str | None,
     *,
@@ -315,7 +306,8 @@ def note_connection_event(
     now = now or timezone.now()
     ban_end = now + breaker.ban_length(ban_seconds) if connection == "banned" else None
     if connection != "connected":
-        instance.note_state(_STATES[connection], banned_until=ban_end, now=now)
+        # The sender's names for a connection are the instance's states (`disconnected`, ...).
+        instance.note_state(Instance.State(connection), banned_until=ban_end, now=now)
     if not breaker.enabled():
         return
     if connection == "connected":
