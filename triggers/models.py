@@ -210,13 +210,11 @@ class Trigger(models.Model):
     def resolve_instance(self) -> Instance | None:
         """Return the instance the trigger uses now, binding it first when it had none and one fits.
 
-        `None`: it uses none, or none fits (no instance yet, or several and it names none).
+        `None`: it uses none, or there is no instance yet. Raises what
+        `choose_instance` raises when it sends, names none and several exist.
         """
         if self.instance_id is None and self.needs_instance:
-            try:
-                chosen = self.choose_instance()
-            except ValidationError:
-                return None
+            chosen = self.choose_instance()
             if chosen is not None:
                 Trigger.objects.filter(pk=self.pk, instance__isnull=True).update(instance=chosen)
                 self.instance = chosen

@@ -295,3 +295,31 @@ def test_a_bad_media_payload_is_refused_by_the_api(staff_client, payload, error)
 
     assert response.status_code == 400
     assert error in response.json()["action_payload"][0]
+
+
+def alert(make_trigger):
+    return make_trigger(action_type="whatsapp", action_payload={"message": "hi"}, recipient="5511988887777")
+
+
+def test_a_send_with_no_instance_at_all_fails_permanently_and_says_to_add_one(make_trigger, settings):
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = ""
+    trigger = alert(make_trigger)
+
+    execution = run(trigger, {"n": 1})
+
+    assert (execution.status, execution.error_category) == ("failed", "permanent")
+    assert "no WhatsApp instance is configured" in execution.error
+
+
+def test_a_send_naming_no_instance_among_several_fails_and_names_them(make_trigger, settings):
+    from whatsapp.models import Instance
+
+    settings.EVOLUTION_GO_INSTANCE_TOKEN = ""
+    trigger = alert(make_trigger)
+    Instance.objects.create(name="a", token="token-a-0123456")
+    Instance.objects.create(name="b", token="token-b-0123456")
+
+    execution = run(trigger, {"n": 1})
+
+    assert (execution.status, execution.error_category) == ("failed", "permanent")
+    assert "several WhatsApp instances exist (a, b)" in execution.error

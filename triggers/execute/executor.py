@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
@@ -46,8 +47,13 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
         return ActionOutcome.permanent(refusal, attempts=0)
     instance = None
     if trigger.sends_whatsapp:
-        if (instance := trigger.resolve_instance()) is None:
-            return ActionOutcome.permanent(no_instance_reason(), attempts=0)
+        try:
+            instance = trigger.resolve_instance()
+        except ValidationError as exc:  # several instances, and the trigger names none
+            return ActionOutcome.permanent(" ".join(exc.messages), attempts=0)
+        if instance is None:
+            why = "no WhatsApp instance is configured: add one (admin, API, or evolution instance_add)"
+            return ActionOutcome.permanent(why, attempts=0)
         if not breaker.may_send(instance, execution.pk):
             why = f"waiting for WhatsApp instance {instance.name} to come back"
             return ActionOutcome.held(HoldReason.GATEWAY_DOWN, why)
@@ -72,13 +78,6 @@ def run_action(execution: TriggerExecution) -> ActionOutcome:
     except Exception as exc:  # a bug or an environment problem: keep it replayable
         logger.exception("action crashed for execution %s", execution.pk)
         return ActionOutcome.failure(ErrorCategory.UNKNOWN, f"action crashed: {type(exc).__name__}: {exc}")
-
-
-def no_instance_reason() -> str:
-    """Return why a trigger that sends WhatsApp has no instance to send through."""
-    if names := Instance.objects.names():
-        return f"the trigger names no WhatsApp instance and several exist ({', '.join(names)}): set one"
-    return "no WhatsApp instance is configured: add one (admin, API or manage.py evolution instances add)"
 
 
 def take_cap_slot(instance: Instance, execution_id: int) -> bool:
