@@ -118,8 +118,8 @@ def current_watermark(*, now: datetime | None = None) -> Watermark:
 def daily_cap_room(instance: Instance, *, now: datetime | None = None) -> int | None:
     """Return how many more messages `instance` may send under its daily cap now (`None`: no cap)."""
     if not instance.cap:
-        return None
-    return max(instance.cap - sends_24h(instance, now=now), 0)
+        return None  # nothing to count
+    return instance_watermark(instance, now=now).room
 
 
 def check_watermark(instance: Instance, *, now: datetime | None = None) -> Watermark:
