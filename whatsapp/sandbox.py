@@ -217,7 +217,7 @@ class SandboxState:
     ):
         self.instances: dict[str, SandboxInstance] = {}
         for name, token in {FIRST_INSTANCE: instance_token, **(instances or {})}.items():
-            self.instances[name] = SandboxInstance(name, token, len(self.instances) + 1)
+            self.add_instance(name, token)
         self.global_key = global_key
         self.fail_rate = fail_rate
         self.fail_status = fail_status
@@ -252,6 +252,11 @@ class SandboxState:
             self.webhooks.clear()
             self.receipts.clear()
             self.faults.clear()
+
+    def add_instance(self, name: str, token: str) -> SandboxInstance:
+        """Return a new instance of this server, named `name`, authenticated by `token`."""
+        self.instances[name] = SandboxInstance(name, token, len(self.instances) + 1)
+        return self.instances[name]
 
     @property
     def first(self) -> SandboxInstance:

@@ -16,7 +16,6 @@ from tests.support.processes import ServerProcess, run_worker
 from tests.support.sandbox import SANDBOX_GLOBAL_KEY, SANDBOX_TOKEN
 from tests.support.signing import sign, webhook_path
 from triggers.models import Trigger, TriggerExecution
-from whatsapp.sandbox import SandboxInstance
 
 TRIGGER_SECRET = "trigger-secret-under-scan-0001"
 NEXT_SECRET = "trigger-next-secret-under-scan-0002"
@@ -50,8 +49,7 @@ def test_a_full_run_leaves_no_secret_in_logs_or_stored_rows(
     transactional_db, django_user_model, sandbox, tmp_path
 ):
     # The inbox's number is an instance of the same server: the replies leave by it.
-    number = len(sandbox.state.instances) + 1
-    sandbox.state.instances["inbox"] = SandboxInstance("inbox", INSTANCE_TOKEN, number)
+    sandbox.state.add_instance("inbox", INSTANCE_TOKEN)
     # No trigger cache: a rotation then applies in every gunicorn worker at once (with the
     # cache, other processes see it within TRIGGER_CACHE_SECONDS, as docs/sources.md says).
     server = ServerProcess(
