@@ -5,7 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from tests.support.forms import write_script
 from tests.support.processes import run_worker
@@ -184,3 +185,17 @@ def test_it_deduplicates_concurrent_deliveries_through_a_real_server(
     assert ran.read_text() == "ran\n"
     execution.refresh_from_db()
     assert execution.status == "completed"
+
+
+def test_the_recording_insert_leaves_out_the_columns_a_new_execution_holds_null_in(make_trigger):
+    # Each value bound costs the request; the database writes those NULLs itself.
+    trigger = make_trigger()
+    with CaptureQueriesContext(connection) as captured:
+        recording.record_event(trigger, {"n": 1}, None)
+    statement = next(q["sql"] for q in captured.captured_queries if "INSERT" in q["sql"])
+    execution = TriggerExecution.objects.get()
+
+    assert '"idempotency_key"' in statement  # NULL here, but given: the INSERT names it
+    left_out = ("completed_at", "replay_of_id", "redelivery_at")
+    assert not any(f'"{column}"' in statement for column in left_out)
+    assert all(getattr(execution, column) is None for column in left_out)

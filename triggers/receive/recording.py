@@ -36,6 +36,9 @@ EXECUTIONS = TriggerExecution._meta.db_table
 EVENTS = ExecutionEvent._meta.db_table
 TASKS = DBTaskResult._meta.db_table
 TASK_ARGS = DBTaskResult._meta.get_field("args_kwargs")
+# What recording gives each new row; every other field takes its default.
+EXECUTION_GIVEN = frozenset({"trigger_id", "event_data", "idempotency_key"})
+TASK_GIVEN = frozenset({"id"})
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,36 @@ class Recorded:
     execution_id: int
 
 
+def _null_by_default(field: Field) -> bool:
+    """Return whether a new row holds NULL in `field` unless it is given a value.
+
+    So the column can be left out of the INSERT: with no database default, the
+    database writes the NULL itself, and every value bound costs the request
+    (binding the executions' nine such columns took about 70 µs of an event).
+    """
+    has_callable_default = field.has_default() and callable(field.default)
+    return (
+        field.null
+        and not field.has_db_default()
+        and not has_callable_default
+        and not _stamped_on_save(field)
+        and field.get_default() is None
+    )
+
+
 @functools.cache
-def _insert_fields(model: type[Model]) -> list:
-    """Return the fields an INSERT of `model` writes, as `Model.save()` would (not the auto-increment key)."""
+def _insert_fields(model: type[Model], given: frozenset[str] = frozenset()) -> list:
+    """Return the fields an INSERT of a new `model` row names: what `Model.save()` writes, less the NULLs.
+
+    Not the auto-increment key, and not a field that is NULL by default
+    unless `given` (attribute names) sets it.
+    """
     meta = model._meta
-    return [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
+    return [
+        f
+        for f in meta.local_concrete_fields
+        if f is not meta.auto_field and not f.generated and (f.attname in given or not _null_by_default(f))
+    ]
 
 
 def _stamped_on_save(field: Field) -> bool:
@@ -75,7 +103,8 @@ def _constant_values(model: type[Model], vendor: str) -> dict[str, object]:
 def _insert_values(model: type[Model], constants: dict[str, object] | None = None, **given: object) -> list:
     """Return the prepared values an INSERT of a new `model` row writes, in `_insert_fields` order.
 
-    `given` by attribute name (`trigger_id`, not `trigger`); then `constants`,
+    `given` by attribute name (`trigger_id`, not `trigger`), which the INSERT
+    names even where the default is NULL; then `constants`,
     values already prepared (by default `_constant_values`); every other field
     gets its default as `Model.save()` would give it: a callable default is
     called and `auto_now_add` is the current time, for each row.
@@ -84,7 +113,7 @@ def _insert_values(model: type[Model], constants: dict[str, object] | None = Non
     if constants is None:
         constants = _constant_values(model, db.vendor)
     values = []
-    for f in _insert_fields(model):
+    for f in _insert_fields(model, frozenset(given)):
         if f.attname in given:
             value = f.get_db_prep_save(given[f.attname], db)
         elif f.attname in constants:
@@ -95,9 +124,9 @@ def _insert_values(model: type[Model], constants: dict[str, object] | None = Non
     return values
 
 
-def _columns(model: type[Model]) -> list[str]:
+def _columns(model: type[Model], given: frozenset[str]) -> list[str]:
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    return [quote(f.column) for f in _insert_fields(model)]
+    return [quote(f.column) for f in _insert_fields(model, given)]
 
 
 @functools.cache
@@ -116,9 +145,9 @@ def _key_predicate(vendor: str) -> str:
     return sql % tuple("'{}'".format(str(param).replace("'", "''")) for param in params)
 
 
-def _insert_sql(model: type[Model]) -> str:
+def _insert_sql(model: type[Model], given: frozenset[str]) -> str:
     """Return the INSERT of one `model` row, its values as parameters in `_insert_values` order."""
-    columns = _columns(model)
+    columns = _columns(model, given)
     return (
         f'INSERT INTO "{model._meta.db_table}" ({", ".join(columns)}) '
         f"VALUES ({', '.join(['%s'] * len(columns))})"
@@ -129,7 +158,7 @@ def _insert_sql(model: type[Model]) -> str:
 def _insert_execution_sql(vendor: str) -> str:
     """Return the INSERT of a new execution that does nothing when a live execution holds its key."""
     return (
-        f"{_insert_sql(TriggerExecution)} "
+        f"{_insert_sql(TriggerExecution, EXECUTION_GIVEN)} "
         f'ON CONFLICT ("trigger_id", "idempotency_key") WHERE {_key_predicate(vendor)} '
         'DO NOTHING RETURNING "id"'
     )
@@ -167,11 +196,11 @@ def _record_in_one_statement_sql(vendor: str) -> str:
         "jsonb_build_object('args', jsonb_build_array(execution.id), 'kwargs', '{}'::jsonb)"
         if column == args_column
         else "%s"
-        for column in _columns(DBTaskResult)
+        for column in _columns(DBTaskResult, TASK_GIVEN)
     ]
     return (
         f"WITH execution AS ({_insert_execution_sql(vendor)}), "
-        f'task AS (INSERT INTO "{TASKS}" ({", ".join(_columns(DBTaskResult))}) '
+        f'task AS (INSERT INTO "{TASKS}" ({", ".join(_columns(DBTaskResult, TASK_GIVEN))}) '
         f"SELECT {', '.join(selected)} FROM execution), "
         f"counted AS ({_count_duplicate_sql(vendor, unless_inserted=True)}) "
         "SELECT id, true FROM execution UNION ALL SELECT execution_id, false FROM counted"
@@ -179,6 +208,7 @@ def _record_in_one_statement_sql(vendor: str) -> str:
 
 
 def _new_execution_values(trigger: Trigger, event_data: dict, key: str | None) -> list:
+    # Exactly the fields of EXECUTION_GIVEN: the statement names those columns.
     return _insert_values(TriggerExecution, trigger_id=trigger.pk, event_data=event_data, idempotency_key=key)
 
 
@@ -214,12 +244,12 @@ def _task_values() -> list:
     """
     backend = run_execution.get_backend()
     # The id is the backend's `id_function` option, as `enqueue` applies it.
-    return _insert_values(DBTaskResult, _task_constants(backend), id=backend._get_id())
+    return _insert_values(DBTaskResult, _task_constants(backend), id=backend._get_id())  # TASK_GIVEN
 
 
 def _record_in_one_statement(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
     """Return what recording the event did, in one round trip; `None`: count the duplicate apart."""
-    fields = _insert_fields(DBTaskResult)
+    fields = _insert_fields(DBTaskResult, TASK_GIVEN)
     task_values = [
         value for field, value in zip(fields, _task_values(), strict=True) if field is not TASK_ARGS
     ]
@@ -250,14 +280,14 @@ def _insert_with_task_row(trigger: Trigger, event_data: dict, key: str | None) -
     """
     execution_values = _new_execution_values(trigger, event_data, key)
     task_values = _task_values()
-    args_at = _insert_fields(DBTaskResult).index(TASK_ARGS)
+    args_at = _insert_fields(DBTaskResult, TASK_GIVEN).index(TASK_ARGS)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_insert_execution_sql(connection.vendor), execution_values)
         row = cursor.fetchone()
         if row is None:
             return None
         task_values[args_at] = TASK_ARGS.get_db_prep_save({"args": [row[0]], "kwargs": {}}, connection)
-        cursor.execute(_insert_sql(DBTaskResult), task_values)
+        cursor.execute(_insert_sql(DBTaskResult, TASK_GIVEN), task_values)
     return Recorded("accepted", row[0])
 
 
