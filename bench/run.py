@@ -56,11 +56,29 @@ sys.path.insert(0, str(ROOT))
 from bench.common import django_shell, fresh_database, sqlite_stack, start_server  # noqa: E402
 
 
-def busy_cpu_seconds() -> float:
-    """Return the CPU time this machine has spent busy since boot: not idle, waiting on the disk or stolen."""
-    jiffies = [int(v) for v in Path("/proc/stat").read_text().split()[1:8]]
-    user, nice, system, _idle, _iowait, irq, softirq = jiffies
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds() -> dict[str, float]:
+    """Return the CPU time of all this machine's cores since boot: busy, idle, waiting on the disk, stolen.
+
+    Stolen: what the host gave other machines while this one had work (a shared VM).
+    """
+    jiffies = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = jiffies
+    tick = os.sysconf("SC_CLK_TCK")
+    return {
+        "busy": (user + nice + system + irq + softirq) / tick,
+        "idle": idle / tick,
+        "iowait": iowait / tick,
+        "steal": steal / tick,
+    }
+
+
+def machine_state(shares: dict[str, float]) -> str:
+    """Return what bound a run, from the shares of its cores' time: the CPU, the disk, or neither."""
+    if shares["iowait"] >= 0.10:
+        return "disk-bound"
+    if shares["busy"] + shares["steal"] >= 0.85:
+        return "CPU-bound"
+    return "neither (waiting)"
 
 
 def wrk(url: str, mode: str = "new") -> dict:
@@ -68,15 +86,18 @@ def wrk(url: str, mode: str = "new") -> dict:
 
     The CPU is the whole machine's (wrk, gunicorn, PostgreSQL, the kernel):
     what one request costs, whether the run was bound by the CPU or the disk.
+    Also the shares of the cores' time the run spent busy, idle, waiting on
+    the disk and stolen by the host.
     """
-    busy_before = busy_cpu_seconds()
+    before = cpu_seconds()
     output = subprocess.run(
         [*WRK, "-s", str(ROOT / "bench" / "wrk_post.lua"), url, "--", SECRET, mode],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    busy = busy_cpu_seconds() - busy_before
+    spent = {name: seconds - before[name] for name, seconds in cpu_seconds().items()}
+    busy, total = spent["busy"], sum(spent.values())
 
     def latency(percentile: str) -> float:
         value, unit = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
@@ -90,6 +111,7 @@ def wrk(url: str, mode: str = "new") -> dict:
         "p99_ms": latency("99"),
         "non_2xx": int(errors[1]) if errors else 0,
         "cpu_ms_per_request": round(busy * 1000 / max(requests, 1), 3),
+        "cpu_shares": {name: round(seconds / max(total, 1e-9), 3) for name, seconds in spent.items()},
     }
 
 
@@ -106,6 +128,7 @@ def alternating(runs: dict[str, tuple[str, str]]) -> dict[str, dict]:
             **ordered[len(ordered) // 2],
             "rounds_req_s": [r["requests_per_s"] for r in measured],
             "rounds_cpu_ms": [r["cpu_ms_per_request"] for r in measured],
+            "rounds_cpu_shares": [r["cpu_shares"] for r in measured],
             "non_2xx": sum(r["non_2xx"] for r in measured),
         }
     return medians
@@ -317,6 +340,13 @@ def cpu_ratio(runs: dict, ingest: str, floor: str) -> float:
     return statistics.median(bottom / top for bottom, top in pairs)
 
 
+def group_state(runs: dict) -> dict:
+    """Return the mean shares of the cores' time over every round of `runs`, and what bound them."""
+    rounds = [shares for run in runs.values() for shares in run["rounds_cpu_shares"]]
+    shares = {name: round(statistics.mean(r[name] for r in rounds), 3) for name in rounds[0]}
+    return {**shares, "state": machine_state(shares)}
+
+
 def report(results: dict) -> None:
     at_0, seeded = results["at_0"], results[f"at_{SIZES[0]}"]
     sqlite, storm = results["sqlite"], results["duplicate_storm"]
@@ -396,6 +426,16 @@ def report(results: dict) -> None:
     print(
         "\nCPU per request (the whole machine's, median of rounds), the floor's over the webhook's: "
         + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in results["cpu_ratios"].items())
+    )
+    groups = {"PostgreSQL": "at_0", f"PostgreSQL at {SIZES[0]:,} rows": f"at_{SIZES[0]}", "SQLite": "sqlite"}
+    results["machine_state"] = {label: group_state(results[group]) for label, group in groups.items()}
+    print(
+        "machine state (the cores' time over each group's rounds): "
+        + "; ".join(
+            f"{label}: {state['state']}, busy {state['busy']:.0%}, idle {state['idle']:.0%}, "
+            f"disk wait {state['iowait']:.0%}, stolen {state['steal']:.0%}"
+            for label, state in results["machine_state"].items()
+        )
     )
     print(
         "reference, no verdict: the webhook against one autocommit INSERT: "
