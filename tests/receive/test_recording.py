@@ -199,3 +199,23 @@ def test_the_recording_insert_leaves_out_the_columns_a_new_execution_holds_null_
     left_out = ("completed_at", "replay_of_id", "redelivery_at")
     assert not any(f'"{column}"' in statement for column in left_out)
     assert all(getattr(execution, column) is None for column in left_out)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_is_counted_in_the_transaction_that_found_its_key_taken(make_trigger):
+    # So on SQLite a duplicate takes the write lock once (PostgreSQL: one statement).
+    trigger = make_trigger()
+    recording.record_event(trigger, {"n": 1}, "k")
+    ran = []
+
+    def note(execute, sql, params, many, context):
+        ran.append((sql, connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note):
+        assert recording.record_event(trigger, {"n": 1}, "k").outcome == "duplicate"
+
+    writes = [(sql, atomic) for sql, atomic in ran if "INSERT" in sql]
+    counting = [atomic or sql.startswith("WITH execution AS") for sql, atomic in writes]
+    assert counting and all(counting)
+    assert ExecutionEvent.objects.count() == 1

@@ -6,13 +6,15 @@ execution holding the key, as an event row (the holder's row is not written).
 
 On PostgreSQL with the database task queue, all of it is one statement (a
 data-modifying CTE): the execution and its task row commit together, or the
-duplicate is counted, in one round trip. On SQLite the same two rows are two
-statements in one transaction. Both write `django-tasks-db`'s row themselves,
-built the way its `DatabaseBackend.enqueue` builds it (`_task_values`); a test
-compares the two rows column by column, so a change in the library shows up
-as a failing test, not as a task the worker cannot read. (The library's
-`task_enqueued` signal, whose one receiver logs at DEBUG, is not sent.) With
-the Redis queue the task goes through the Tasks API once the row is committed.
+duplicate is counted, in one round trip. On SQLite the execution and its task
+row, or the duplicate's count, are two statements in one transaction, which
+takes the database's write lock once. Both write `django-tasks-db`'s row
+themselves, built the way its `DatabaseBackend.enqueue` builds it
+(`_task_values`); a test compares the two rows column by column, so a change
+in the library shows up as a failing test, not as a task the worker cannot
+read. (The library's `task_enqueued` signal, whose one receiver logs at DEBUG,
+is not sent.) With the Redis queue the task goes through the Tasks API once
+the row is committed.
 """
 
 # The SQL here is built from model metadata (tables, columns, the constraint) and
@@ -23,6 +25,7 @@ import functools
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model
 from django.db.models.sql import Query
 from django.utils import timezone
@@ -272,11 +275,13 @@ def _record_in_one_statement(trigger: Trigger, event_data: dict, key: str | None
 
 
 def _insert_with_task_row(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
-    """Return the new execution, its task row written beside it in one transaction; `None` if `key` is taken.
+    """Return the new execution, its task row written beside it in one transaction, or the duplicate counted.
 
-    Two statements with next to no Python between them, everything prepared
+    Statements with next to no Python between them, everything prepared
     before: on SQLite the transaction holds the database's one write lock,
-    and every other writer waits for it.
+    and every other writer waits for it. A taken key is counted in the same
+    transaction, so a duplicate takes the lock once. `None` when no live
+    execution holds the key after all (replayed a moment ago).
     """
     execution_values = _new_execution_values(trigger, event_data, key)
     task_values = _task_values()
@@ -285,33 +290,49 @@ def _insert_with_task_row(trigger: Trigger, event_data: dict, key: str | None) -
         cursor.execute(_insert_execution_sql(connection.vendor), execution_values)
         row = cursor.fetchone()
         if row is None:
-            return None
+            holder = _count_duplicate(cursor, trigger.pk, key)
+            return None if holder is None else Recorded("duplicate", holder)
         task_values[args_at] = TASK_ARGS.get_db_prep_save({"args": [row[0]], "kwargs": {}}, connection)
         cursor.execute(_insert_sql(DBTaskResult, TASK_GIVEN), task_values)
     return Recorded("accepted", row[0])
 
 
 def _insert_then_enqueue(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
-    """Return the new execution, queued through the Tasks API once committed; `None` if `key` is taken."""
+    """Return the new execution, queued through the Tasks API once committed, or the duplicate counted.
+
+    `None` as for `_insert_with_task_row`.
+    """
     values = _new_execution_values(trigger, event_data, key)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_insert_execution_sql(connection.vendor), values)
         row = cursor.fetchone()
-        if row is not None:
-            enqueue_execution(row[0])  # a queue outside the database: after the commit
-    return None if row is None else Recorded("accepted", row[0])
+        if row is None:
+            holder = _count_duplicate(cursor, trigger.pk, key)
+            return None if holder is None else Recorded("duplicate", holder)
+        enqueue_execution(row[0])  # a queue outside the database: after the commit
+    return Recorded("accepted", row[0])
 
 
 def insert_execution(trigger: Trigger, event_data: dict, key: str | None) -> Recorded | None:
-    """Return the new pending execution, committed with its task, or a duplicate already counted.
+    """Return the new pending execution, committed with its task, or the duplicate counted.
 
-    `None` when `key` is taken and the duplicate is still to be counted.
+    `None` when `key` was taken but no live execution holds it any more, or
+    (PostgreSQL) its holder committed after the statement began: the duplicate
+    is still to be counted.
     """
     if not isinstance(run_execution.get_backend(), DatabaseBackend):
         return _insert_then_enqueue(trigger, event_data, key)
     if connection.vendor == "postgresql":
         return _record_in_one_statement(trigger, event_data, key)
     return _insert_with_task_row(trigger, event_data, key)
+
+
+def _count_duplicate(cursor: CursorWrapper, trigger_id: int, key: str) -> int | None:
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    kind = ExecutionEvent.Kind.DUPLICATE
+    cursor.execute(_count_duplicate_sql(connection.vendor), [now, kind, trigger_id, key])
+    row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 def count_duplicate(trigger_id: int, key: str) -> int | None:
@@ -323,13 +344,8 @@ def count_duplicate(trigger_id: int, key: str) -> int | None:
     holder's own row is not written, so concurrent duplicates of one key do
     not queue behind its lock.
     """
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(
-            _count_duplicate_sql(connection.vendor), [now, ExecutionEvent.Kind.DUPLICATE, trigger_id, key]
-        )
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+        return _count_duplicate(cursor, trigger_id, key)
 
 
 def record_event(trigger: Trigger, event_data: dict, key: str | None) -> Recorded:
