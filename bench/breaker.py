@@ -14,17 +14,21 @@ order without an operator. Writes bench/results/breaker.json.
 """
 
 import json
-import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import django_shell, report_verdicts, sqlite_stack, start_server  # noqa: E402
+from bench.common import (  # noqa: E402
+    django_shell,
+    report_verdicts,
+    run_in_django,
+    sqlite_stack,
+    start_server,
+)
 
 PORT = 8934
 TOKEN = "bench-breaker-instance-token-0123"
@@ -165,10 +169,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evonexus.settings")
-    os.environ.setdefault("DEBUG", "true")
-    django.setup()
-    threading.excepthook = lambda args: None  # the sandbox's threads end with the run
-    main()
+    run_in_django(main)

@@ -1,11 +1,13 @@
-"""What both benchmark scripts need: a fresh database and a gunicorn serving the project."""
+"""What the benchmark scripts share: a fresh database, a gunicorn serving the project, their verdicts."""
 
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -85,3 +87,18 @@ def report_verdicts(verdicts: dict[str, tuple[bool, str]], results: dict, name: 
     results["seconds"] = round(time.time() - started)
     (out / f"{name}.json").write_text(json.dumps(results, indent=2))
     print(f"\nwrote {out / f'{name}.json'} ({results['seconds']} s)")
+
+
+def run_in_django(main: Callable[[], None]) -> None:
+    """Set Django up with the project's settings (DEBUG, as on a developer's machine) and run `main`.
+
+    For the scripts that run the sandbox in this process: its threads end with
+    the run, so their exceptions at exit are not printed.
+    """
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evonexus.settings")
+    os.environ.setdefault("DEBUG", "true")
+    django.setup()
+    threading.excepthook = lambda args: None
+    main()

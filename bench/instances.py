@@ -19,7 +19,6 @@ of both numbers was answered once, from its own number. Writes
 bench/results/instances.json.
 """
 
-import os
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import django_shell, report_verdicts, sqlite_stack, start_server  # noqa: E402
+from bench.common import (  # noqa: E402
+    django_shell,
+    report_verdicts,
+    run_in_django,
+    sqlite_stack,
+    start_server,
+)
 
 PORT = 8935
 TOKENS = {"a": "bench-number-a-token-0123", "b": "bench-number-b-token-0123"}
@@ -188,10 +193,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evonexus.settings")
-    os.environ.setdefault("DEBUG", "true")
-    django.setup()
-    threading.excepthook = lambda args: None  # the sandbox's threads end with the run
-    main()
+    run_in_django(main)
