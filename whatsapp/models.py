@@ -81,16 +81,20 @@ class InstanceQuerySet(models.QuerySet):
         """Return every instance's name, sorted (for messages that list them)."""
         return sorted(self.values_list("name", flat=True))
 
+    def named(self, name: str) -> "Instance":
+        """Return the instance named `name`; else raise `ValueError` saying which instances there are."""
+        if (found := self.filter(name=name).first()) is None:
+            known = ", ".join(self.names()) or "none"
+            raise ValueError(f"no WhatsApp instance {name!r}; instances: {known}")
+        return found
+
     def pick(self, name: str | None) -> "Instance":
         """Return the instance named `name`, or with no name the only one; else raise `ValueError`.
 
         The error says which instances there are, so a command can show it.
         """
         if name:
-            if (found := self.filter(name=name).first()) is None:
-                known = ", ".join(self.names()) or "none"
-                raise ValueError(f"no WhatsApp instance {name!r}; instances: {known}")
-            return found
+            return self.named(name)
         if (sole := self.sole()) is not None:
             return sole
         if names := self.names():

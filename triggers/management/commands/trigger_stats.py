@@ -25,9 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--instance", help="one WhatsApp instance's messages and watermark")
 
     def handle(self, *args, days: int, as_json: bool, fail_on_watermark: bool, instance: str | None, **_):
-        if instance is not None and not Instance.objects.filter(name=instance).exists():
-            known = ", ".join(Instance.objects.names()) or "none"
-            raise CommandError(f"no WhatsApp instance {instance!r}; instances: {known}")
+        if instance is not None:
+            try:
+                Instance.objects.named(instance)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
         stats = compute_stats(days, instance=instance).as_dict()
         self.stdout.write(json.dumps(stats, indent=2) if as_json else self._table(stats))
         if fail_on_watermark and stats["circuit_breaker_watermark_hit"]:
